@@ -1,0 +1,110 @@
+"""spokehub: durable workflows for Python, embedded on SQLite.
+
+Example:
+    >>> from spokehub import Client, step, workflow
+    >>> @step
+    ... async def greet(name: str) -> str:
+    ...     return f"hello {name}"
+    >>> @workflow
+    ... async def hello(name: str) -> str:
+    ...     return await greet(name)
+    >>> Client("sqlite:///demo.db").run(hello, "world")  # doctest: +SKIP
+    'hello world'
+"""
+
+from spokehub.config import Settings
+from spokehub.engine.events import Event, EventKind
+from spokehub.engine.retry import RetryPolicy
+from spokehub.errors import (
+    ApprovalRejected,
+    Cancelled,
+    ChildRunFailed,
+    ConfigurationError,
+    InvalidRunState,
+    LeaseLost,
+    NonDeterminismError,
+    RegistrationError,
+    ResultTimeout,
+    RunCancelledError,
+    RunFailed,
+    RunIdConflict,
+    RunNotFound,
+    SerializationError,
+    SpokehubError,
+    StepFailed,
+    StepTimeout,
+    StoreError,
+    WaitTimeout,
+    WorkflowError,
+    WorkflowNotFound,
+)
+from spokehub.runtime.client import Client, RunHandle
+from spokehub.runtime.context import StepContext, WorkflowContext, step_context, workflow_context
+from spokehub.runtime.definitions import StepDefinition, Workflow, step, workflow
+from spokehub.runtime.primitives import (
+    Decision,
+    approval,
+    approval_sync,
+    call,
+    sleep,
+    sleep_sync,
+    sleep_until,
+    sleep_until_sync,
+    wait_for_signal,
+    wait_for_signal_sync,
+)
+from spokehub.runtime.worker import Worker
+from spokehub.types import RunStatus
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ApprovalRejected",
+    "Cancelled",
+    "ChildRunFailed",
+    "Client",
+    "ConfigurationError",
+    "Decision",
+    "Event",
+    "EventKind",
+    "InvalidRunState",
+    "LeaseLost",
+    "NonDeterminismError",
+    "RegistrationError",
+    "ResultTimeout",
+    "RetryPolicy",
+    "RunCancelledError",
+    "RunFailed",
+    "RunHandle",
+    "RunIdConflict",
+    "RunNotFound",
+    "RunStatus",
+    "SerializationError",
+    "Settings",
+    "SpokehubError",
+    "StepContext",
+    "StepDefinition",
+    "StepFailed",
+    "StepTimeout",
+    "StoreError",
+    "WaitTimeout",
+    "Worker",
+    "Workflow",
+    "WorkflowContext",
+    "WorkflowError",
+    "WorkflowNotFound",
+    "__version__",
+    "approval",
+    "approval_sync",
+    "call",
+    "sleep",
+    "sleep_sync",
+    "sleep_until",
+    "sleep_until_sync",
+    "step",
+    "step_context",
+    "wait_for_signal",
+    "wait_for_signal_sync",
+    "workflow",
+    "workflow_context",
+]

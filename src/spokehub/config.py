@@ -1,0 +1,81 @@
+"""Settings: one frozen object, read from the environment by default."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from spokehub.errors import ConfigurationError
+
+DEFAULT_DB_PATH = Path(".spokehub") / "spokehub.db"
+_SYNC_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{DEFAULT_DB_PATH}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything a store, client and worker need to know.
+
+    Attributes:
+        database_url: ``sqlite:///relative/path.db``, ``sqlite:////abs/path.db`` or a plain path.
+        lease_seconds: how long a worker's claim on a run lasts without a heartbeat.
+        poll_interval: how often an idle worker looks for due work (seconds).
+        inline_wait: waits shorter than this stay in memory; longer ones unload the run.
+        blob_threshold: payloads larger than this many bytes go to the content-addressed blob table.
+        sqlite_synchronous: SQLite ``synchronous`` pragma; FULL survives power loss.
+        busy_timeout_ms: how long SQLite waits for another process's write lock.
+    """
+
+    database_url: str = field(default_factory=default_database_url)
+    lease_seconds: float = 30.0
+    poll_interval: float = 0.5
+    inline_wait: float = 1.0
+    blob_threshold: int = 16 * 1024
+    sqlite_synchronous: str = "FULL"
+    busy_timeout_ms: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.sqlite_synchronous.upper() not in _SYNC_LEVELS:
+            raise ConfigurationError(
+                f"sqlite_synchronous={self.sqlite_synchronous!r} is not one of {_SYNC_LEVELS}"
+            )
+        for name in ("lease_seconds", "poll_interval"):
+            if getattr(self, name) <= 0:
+                raise ConfigurationError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if self.inline_wait < 0:
+            raise ConfigurationError("inline_wait must be zero or positive")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Read ``SPOKEHUB_*`` variables; keyword overrides win over the environment."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        mapping: dict[str, tuple[str, type]] = {
+            "SPOKEHUB_DATABASE_URL": ("database_url", str),
+            "SPOKEHUB_LEASE_SECONDS": ("lease_seconds", float),
+            "SPOKEHUB_POLL_INTERVAL": ("poll_interval", float),
+            "SPOKEHUB_INLINE_WAIT": ("inline_wait", float),
+            "SPOKEHUB_BLOB_THRESHOLD": ("blob_threshold", int),
+            "SPOKEHUB_SQLITE_SYNCHRONOUS": ("sqlite_synchronous", str),
+            "SPOKEHUB_BUSY_TIMEOUT_MS": ("busy_timeout_ms", int),
+        }
+        for var, (name, kind) in mapping.items():
+            raw = env.get(var)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[name] = kind(raw)
+            except ValueError:
+                raise ConfigurationError(
+                    f"{var}={raw!r} is not a valid {kind.__name__}; fix or unset it"
+                ) from None
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,154 @@
+"""JSON encoding of workflow and step inputs and outputs.
+
+Values are JSON (None, bool, int, float, str, list, dict) or pydantic models. Annotated
+parameters and return types are rebuilt with pydantic on the way back, so a step that returns
+a model gives a model both when it runs and when it is replayed from the ledger.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from spokehub.errors import SerializationError
+from spokehub.types import JSON
+
+_HINT = (
+    "pass JSON values (dict with str keys, list, str, int, float, bool, None) "
+    "or a pydantic model"
+)
+
+
+def _default(what: str) -> Callable[[Any], Any]:
+    def default(o: Any) -> Any:
+        if isinstance(o, BaseModel):
+            return o.model_dump(mode="json")
+        raise SerializationError(f"{what}: a {type(o).__name__} is not JSON-serialisable; {_HINT}")
+
+    return default
+
+
+def dumps(value: Any, *, what: str = "value") -> str:
+    """Encode to compact JSON text, or raise SerializationError naming ``what``."""
+    try:
+        return json.dumps(value, default=_default(what), allow_nan=False, separators=(",", ":"))
+    except ValueError as exc:  # NaN / infinity
+        raise SerializationError(f"{what}: {exc}; {_HINT}") from None
+    except TypeError as exc:
+        if isinstance(exc, SerializationError):
+            raise
+        raise SerializationError(f"{what}: {exc}; {_HINT}") from None
+
+
+def to_json(value: Any, *, what: str = "value") -> JSON:
+    """The JSON form of ``value`` (models dumped, tuples as lists, keys as strings)."""
+    return json.loads(dumps(value, what=what))
+
+
+def canonical(value: JSON) -> str:
+    """Stable text of a JSON value, for hashing and comparing inputs."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Param:
+    name: str
+    kind: inspect._ParameterKind
+    adapter: TypeAdapter[Any] | None
+
+
+class Codec:
+    """Binds, encodes and decodes the arguments and result of one user function."""
+
+    def __init__(self, fn: Callable[..., Any], what: str) -> None:
+        self.what = what
+        self.signature = inspect.signature(fn)
+        try:
+            hints = typing.get_type_hints(fn)
+        except Exception:  # forward references we cannot resolve: fall back to plain JSON
+            hints = {}
+        self.params = tuple(
+            _Param(p.name, p.kind, _adapter(hints.get(p.name)))
+            for p in self.signature.parameters.values()
+        )
+        self.result_adapter = _adapter(hints.get("return"))
+
+    def bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, JSON]:
+        """Match call arguments to parameters and encode them as a JSON object."""
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise SerializationError(f"{self.what}: {exc}") from None
+        out: dict[str, JSON] = {}
+        for name, value in bound.arguments.items():
+            out[name] = to_json(value, what=f"{self.what}: argument {name!r}")
+        return out
+
+    def validate_input(self, data: Mapping[str, JSON]) -> dict[str, JSON]:
+        """Check a JSON object of keyword arguments against the signature (CLI and HTTP input)."""
+        if not isinstance(data, Mapping):
+            raise SerializationError(f"{self.what}: input must be a JSON object of arguments")
+        names = {p.name for p in self.params}
+        has_var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in self.params)
+        unknown = sorted(set(data) - names)
+        if unknown and not has_var_kw:
+            raise SerializationError(
+                f"{self.what}: unknown argument(s) {unknown}; it takes {sorted(names)}"
+            )
+        self.call_args(data)  # raises with a clear message on a missing or invalid argument
+        return {k: to_json(v, what=f"{self.what}: argument {k!r}") for k, v in data.items()}
+
+    def call_args(self, data: Mapping[str, JSON]) -> tuple[list[Any], dict[str, Any]]:
+        """Rebuild positional and keyword arguments from their JSON object."""
+        args: list[Any] = []
+        kwargs: dict[str, Any] = {}
+        for p in self.params:
+            if p.kind is inspect.Parameter.VAR_POSITIONAL:
+                args.extend(data.get(p.name, ()))
+                continue
+            if p.kind is inspect.Parameter.VAR_KEYWORD:
+                kwargs.update(data.get(p.name, {}))
+                continue
+            if p.name not in data:
+                default = self.signature.parameters[p.name].default
+                if default is inspect.Parameter.empty:
+                    raise SerializationError(f"{self.what}: missing argument {p.name!r}")
+                continue
+            value = _validate(p.adapter, data[p.name], f"{self.what}: argument {p.name!r}")
+            if p.kind is inspect.Parameter.POSITIONAL_ONLY:
+                args.append(value)
+            else:
+                kwargs[p.name] = value
+        return args, kwargs
+
+    def encode_result(self, value: Any) -> JSON:
+        return to_json(value, what=f"{self.what}: return value")
+
+    def decode_result(self, data: JSON) -> Any:
+        return _validate(self.result_adapter, data, f"{self.what}: return value")
+
+
+def _adapter(annotation: Any) -> TypeAdapter[Any] | None:
+    if annotation is None or annotation is Any or annotation is inspect.Parameter.empty:
+        return None
+    try:
+        return TypeAdapter(annotation)
+    except Exception:  # an annotation pydantic cannot build a schema for: keep plain JSON
+        return None
+
+
+def _validate(adapter: TypeAdapter[Any] | None, value: JSON, what: str) -> Any:
+    if adapter is None:
+        return value
+    try:
+        return adapter.validate_python(value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first.get("loc", ())) or "value"
+        raise SerializationError(f"{what}: {where}: {first.get('msg')}") from None

@@ -1,0 +1,189 @@
+"""Every error spokehub raises, under one root.
+
+Each error has a stable ``code`` for the CLI, the HTTP API and logs. Messages say what to do.
+
+::
+
+    SpokehubError
+    ├── ConfigurationError        configuration      a setting or URL is wrong
+    ├── RegistrationError         registration       a decorator or name was misused
+    ├── SerializationError        serialization      a value is not JSON or a pydantic model
+    ├── WorkflowNotFound          workflow_not_found the workflow is not registered / importable
+    ├── RunNotFound               run_not_found      no run has that id
+    ├── RunIdConflict             run_id_conflict    the id exists with another workflow or input
+    ├── InvalidRunState           invalid_state      the run cannot do that now (e.g. approve a
+    │                                                run that waits for no approval)
+    ├── StoreError                store              the database failed
+    │   ├── SchemaError           schema             the schema is newer than this code, or broken
+    │   └── LeaseLost             lease_lost         another worker owns the run now (fencing)
+    ├── RunFailed                 run_failed         ``handle.result()`` of a failed run
+    ├── RunCancelledError         run_cancelled      ``handle.result()`` of a cancelled run
+    ├── ResultTimeout             result_timeout     ``handle.result(timeout=...)`` ran out
+    └── WorkflowError                                raised inside workflow code
+        ├── StepFailed            step_failed        a step failed after its last attempt
+        ├── StepTimeout           step_timeout       one attempt ran past ``timeout``
+        ├── WaitTimeout           wait_timeout       a signal or approval did not come in time
+        ├── ApprovalRejected      approval_rejected  a human rejected the approval
+        ├── ChildRunFailed        child_failed       a child run failed or was cancelled
+        └── NonDeterminismError   non_determinism    replay met a different call than recorded
+
+    BaseException
+    └── Cancelled                                    delivered into a cancelled workflow; it
+                                                     derives from BaseException so that
+                                                     ``except Exception`` cannot swallow it
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SpokehubError(Exception):
+    """Root of every spokehub error."""
+
+    code = "error"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "type": type(self).__name__, "message": str(self)}
+
+
+class ConfigurationError(SpokehubError):
+    code = "configuration"
+
+
+class RegistrationError(SpokehubError):
+    code = "registration"
+
+
+class SerializationError(SpokehubError, TypeError):
+    code = "serialization"
+
+
+class WorkflowNotFound(SpokehubError, LookupError):
+    code = "workflow_not_found"
+
+
+class RunNotFound(SpokehubError, LookupError):
+    code = "run_not_found"
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"no run with id {run_id!r}; list runs with `spokehub runs list`")
+        self.run_id = run_id
+
+
+class RunIdConflict(SpokehubError):
+    code = "run_id_conflict"
+
+
+class InvalidRunState(SpokehubError):
+    code = "invalid_state"
+
+
+class StoreError(SpokehubError):
+    code = "store"
+
+
+class SchemaError(StoreError):
+    code = "schema"
+
+
+class LeaseLost(StoreError):
+    code = "lease_lost"
+
+
+class RunFailed(SpokehubError):
+    """The run ended in failure; ``error`` is the recorded error (type, message)."""
+
+    code = "run_failed"
+
+    def __init__(self, run_id: str, error: dict[str, Any] | None) -> None:
+        self.run_id = run_id
+        self.error = error or {}
+        kind = self.error.get("type", "Error")
+        super().__init__(f"run {run_id!r} failed: {kind}: {self.error.get('message', '')}")
+
+
+class RunCancelledError(SpokehubError):
+    code = "run_cancelled"
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"run {run_id!r} was cancelled")
+        self.run_id = run_id
+
+
+class ResultTimeout(SpokehubError, TimeoutError):
+    code = "result_timeout"
+
+
+class WorkflowError(SpokehubError):
+    """Base of the errors that workflow code sees."""
+
+
+class StepFailed(WorkflowError):
+    """A step failed after its last attempt.
+
+    The original exception class is not re-raised because replay must raise the same thing
+    as the live run, and arbitrary exception classes cannot be rebuilt from the ledger.
+    ``error_type`` holds the original class name.
+    """
+
+    code = "step_failed"
+
+    def __init__(self, step: str, error_type: str, message: str, attempts: int) -> None:
+        super().__init__(f"step {step!r} failed after {attempts} attempt(s): {error_type}: {message}")
+        self.step = step
+        self.error_type = error_type
+        self.message = message
+        self.attempts = attempts
+
+
+class StepTimeout(WorkflowError, TimeoutError):
+    code = "step_timeout"
+
+
+class WaitTimeout(WorkflowError, TimeoutError):
+    code = "wait_timeout"
+
+
+class ApprovalRejected(WorkflowError):
+    code = "approval_rejected"
+
+    def __init__(self, name: str, comment: str | None, by: str | None) -> None:
+        why = f": {comment}" if comment else ""
+        super().__init__(f"approval {name!r} was rejected by {by or 'someone'}{why}")
+        self.name = name
+        self.comment = comment
+        self.by = by
+
+
+class ChildRunFailed(WorkflowError):
+    code = "child_failed"
+
+    def __init__(self, run_id: str, status: str, error: dict[str, Any] | None) -> None:
+        detail = (error or {}).get("message", "")
+        super().__init__(f"child run {run_id!r} ended {status}: {detail}")
+        self.run_id = run_id
+        self.status = status
+        self.error = error or {}
+
+
+class NonDeterminismError(WorkflowError):
+    code = "non_determinism"
+
+
+class Cancelled(BaseException):  # noqa: N818 - it is a signal, not an error
+    """Delivered into workflow code when its run is cancelled."""
+
+    code = "run_cancelled"
+
+
+def error_info(exc: BaseException) -> dict[str, Any]:
+    """The JSON form of an exception as the ledger records it."""
+    info: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
+    code = getattr(exc, "code", None)
+    if isinstance(code, str):
+        info["code"] = code
+    if isinstance(exc, StepFailed):
+        info["step"] = exc.step
+        info["cause_type"] = exc.error_type
+    return info

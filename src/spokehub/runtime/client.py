@@ -1,0 +1,429 @@
+"""The embedded client: start runs, get handles, send signals and decisions, cancel, fork.
+
+It talks to the database directly (no server in between), like DBOS's client.
+Every method has an async form (``*_async``) and a sync twin that runs it to completion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import time
+import weakref
+from collections.abc import Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+
+from spokehub.config import Settings
+from spokehub.engine.events import Event, EventKind
+from spokehub.engine.serde import canonical, to_json
+from spokehub.errors import (
+    InvalidRunState,
+    ResultTimeout,
+    RunCancelledError,
+    RunFailed,
+    SpokehubError,
+)
+from spokehub.runtime.clock import Clock, SystemClock
+from spokehub.runtime.definitions import REGISTRY, Workflow
+from spokehub.store import open_store
+from spokehub.store.base import NewRun, RunRecord, Store
+from spokehub.types import JSON, RunStatus
+
+if TYPE_CHECKING:
+    from spokehub.runtime.worker import Worker
+
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
+
+
+def _sync(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        running = False
+    else:
+        running = True
+    if not running:
+        return asyncio.run(coro)
+    coro.close()
+    raise SpokehubError(
+        "a sync spokehub method was called from async code; await its *_async twin instead"
+    )
+
+
+def input_hash(data: dict[str, JSON]) -> str:
+    return hashlib.sha256(canonical(data).encode()).hexdigest()
+
+
+class RunHandle(Generic[R]):
+    """A run by id: its status, its result, its ledger, and cancellation."""
+
+    def __init__(self, client: Client, run_id: str, workflow: Workflow[..., Any] | None) -> None:
+        self.client = client
+        self.id = run_id
+        self._workflow = workflow
+
+    def __repr__(self) -> str:
+        return f"<RunHandle {self.id}>"
+
+    async def get_async(self) -> RunRecord:
+        return await self.client.get_run_async(self.id)
+
+    async def status_async(self) -> RunStatus:
+        return (await self.get_async()).status
+
+    async def result_async(self, *, timeout: float | None = None) -> R:
+        """Wait for the run to finish and return its result (or raise why it did not)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.005
+        while True:
+            run = await self.get_async()
+            if run.status.finished:
+                return self._outcome(run)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise ResultTimeout(f"run {self.id!r} is still {run.status.value} after {timeout}s")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.client.settings.poll_interval)
+
+    def _outcome(self, run: RunRecord) -> R:
+        if run.status is RunStatus.COMPLETED:
+            wf = self._workflow or REGISTRY.workflows.get(run.workflow)
+            return wf.codec.decode_result(run.result) if wf else run.result  # type: ignore[no-any-return]
+        if run.status is RunStatus.CANCELLED:
+            raise RunCancelledError(self.id)
+        raise RunFailed(self.id, run.error)
+
+    async def cancel_async(self) -> None:
+        await self.client.cancel_async(self.id)
+
+    async def events_async(self) -> list[Event]:
+        return await self.client.events_async(self.id)
+
+    def get(self) -> RunRecord:
+        return _sync(self.get_async())
+
+    def status(self) -> RunStatus:
+        return _sync(self.status_async())
+
+    def result(self, *, timeout: float | None = None) -> R:
+        return _sync(self.result_async(timeout=timeout))
+
+    def cancel(self) -> None:
+        _sync(self.cancel_async())
+
+    def events(self) -> list[Event]:
+        return _sync(self.events_async())
+
+
+class Client:
+    """Start and steer runs in a spokehub database.
+
+    Args:
+        database_url: overrides ``SPOKEHUB_DATABASE_URL`` (default ``.spokehub/spokehub.db``).
+        settings: all settings at once (``database_url`` then must not be given).
+        clock: where time comes from (tests pass ``spokehub.testing.FakeClock``).
+
+    Example:
+        >>> client = Client("sqlite:///app.db")  # doctest: +SKIP
+        >>> handle = client.start(order_saga, "order-1")
+        >>> handle.result(timeout=30)
+    """
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        *,
+        settings: Settings | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        if settings is not None and database_url is not None:
+            raise ValueError("give database_url or settings, not both")
+        self.settings = settings or Settings.from_env(database_url=database_url)
+        self.clock: Clock = clock or SystemClock()
+        self.store: Store = open_store(self.settings)
+        self._schema_ready = False
+        self._workers: weakref.WeakSet[Worker] = weakref.WeakSet()
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def ensure_schema(self) -> None:
+        if not self._schema_ready:
+            await self.store.migrate()
+            self._schema_ready = True
+
+    async def close_async(self) -> None:
+        await self.store.close()
+
+    def close(self) -> None:
+        _sync(self.close_async())
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _notify_workers(self) -> None:
+        for worker in list(self._workers):
+            worker.notify()
+
+    # -- starting runs ----------------------------------------------------------------------
+    @overload
+    async def start_async(
+        self, wf: Workflow[P, Coroutine[Any, Any, T]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> RunHandle[T]: ...
+    @overload
+    async def start_async(
+        self, wf: Workflow[P, T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> RunHandle[T]: ...
+    async def start_async(
+        self, wf: Workflow[P, Any], /, *args: P.args, **kwargs: P.kwargs
+    ) -> RunHandle[Any]:
+        """Start a run of ``wf`` (idempotent by ``wf.options(run_id=...)``); return its handle.
+
+        The run is durable when this returns: it will run to its end on some worker.
+        """
+        _check_workflow(wf)
+        data = wf.codec.bind(args, kwargs)
+        run = await self._start(wf, data, claim_by=None)
+        return RunHandle(self, run.id, wf)
+
+    async def start_input_async(
+        self, wf: Workflow[..., Any], data: dict[str, JSON], *, run_id: str | None = None
+    ) -> RunHandle[Any]:
+        """Start from a JSON object of keyword arguments (the CLI's and HTTP API's form)."""
+        _check_workflow(wf)
+        data = wf.codec.validate_input(data)
+        run = await self._start(wf.options(run_id=run_id) if run_id else wf, data, claim_by=None)
+        return RunHandle(self, run.id, wf)
+
+    async def _start(
+        self, wf: Workflow[..., Any], data: dict[str, JSON], *, claim_by: str | None
+    ) -> RunRecord:
+        await self.ensure_schema()
+        new = NewRun(
+            id=wf.run_id or secrets.token_hex(8),
+            workflow=wf.name,
+            version=wf.version,
+            queue=wf.queue,
+            input=data,
+            input_hash=input_hash(data),
+            priority=wf.priority,
+            claim_by=claim_by,
+            lease_seconds=self.settings.lease_seconds,
+        )
+        result = await self.store.start(new, self.clock.now())
+        if result.created:
+            self._notify_workers()
+        return result.run
+
+    @overload
+    async def run_async(
+        self, wf: Workflow[P, Coroutine[Any, Any, T]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T: ...
+    @overload
+    async def run_async(self, wf: Workflow[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T: ...
+    async def run_async(self, wf: Workflow[P, Any], /, *args: P.args, **kwargs: P.kwargs) -> Any:
+        """Start a run and execute it here, in this process, to its end; return its result."""
+        handle = await self.start_async(wf, *args, **kwargs)
+        await self.execute_async(handle.id)
+        return await handle.result_async()
+
+    async def execute_async(self, run_id: str, *, until_waiting: bool = False) -> RunRecord:
+        """Drive one run (and its children) in this process until it finishes.
+
+        With ``until_waiting`` it returns as soon as the run waits for something from outside
+        (a signal, an approval) instead of waiting for it.
+        """
+        from spokehub.runtime.worker import Worker
+
+        run = await self.get_run_async(run_id)
+        worker = Worker(self, queues=[run.queue], root_id=run.root_id)
+        finished = False
+
+        async def watch() -> None:
+            nonlocal finished
+            while True:
+                current = await self.get_run_async(run_id)
+                external = current.status is RunStatus.WAITING and current.wake_at is None
+                if current.status.finished or (until_waiting and external):
+                    finished = True
+                    worker.stop()
+                    return
+                await asyncio.sleep(0.02 if not worker.active else 0.05)
+
+        watcher = asyncio.create_task(watch())
+        try:
+            await worker.run(until=lambda: finished)
+        finally:
+            watcher.cancel()
+        return await self.get_run_async(run_id)
+
+    # -- steering runs ----------------------------------------------------------------------
+    def handle(self, run_id: str) -> RunHandle[Any]:
+        return RunHandle(self, run_id, None)
+
+    async def get_run_async(self, run_id: str) -> RunRecord:
+        await self.ensure_schema()
+        return await self.store.get_run(run_id)
+
+    async def list_runs_async(
+        self, *, status: RunStatus | None = None, workflow: str | None = None, limit: int = 100
+    ) -> list[RunRecord]:
+        await self.ensure_schema()
+        return await self.store.list_runs(status=status, workflow=workflow, limit=limit)
+
+    async def events_async(self, run_id: str) -> list[Event]:
+        await self.ensure_schema()
+        return await self.store.events(run_id)
+
+    async def send_signal_async(self, run_id: str, name: str, payload: Any = None) -> None:
+        """Deliver a named message to a run; it is kept until the run waits for it."""
+        if not isinstance(name, str) or not name:
+            raise ValueError("a signal name is a non-empty string")
+        await self.ensure_schema()
+        await self.store.send_signal(
+            run_id, name, to_json(payload, what="signal payload"), self.clock.now()
+        )
+        self._notify_workers()
+
+    async def approve_async(
+        self, run_id: str, *, name: str | None = None, comment: str | None = None, by: str | None = None
+    ) -> str:
+        """Approve the run's pending approval (``name`` when it has several); returns its name."""
+        return await self._decide(run_id, name, True, comment, by)
+
+    async def reject_async(
+        self, run_id: str, *, name: str | None = None, comment: str | None = None, by: str | None = None
+    ) -> str:
+        return await self._decide(run_id, name, False, comment, by)
+
+    async def _decide(
+        self, run_id: str, name: str | None, approved: bool, comment: str | None, by: str | None
+    ) -> str:
+        await self.ensure_schema()
+        decision = {"approved": approved, "comment": comment, "by": by}
+        decided = await self.store.decide_approval(run_id, name, decision, self.clock.now())
+        self._notify_workers()
+        return decided
+
+    async def cancel_async(self, run_id: str) -> RunRecord:
+        """Ask a run to stop; compensations of its completed steps run before it ends."""
+        await self.ensure_schema()
+        run = await self.store.request_cancel(run_id, self.clock.now())
+        self._notify_workers()
+        return run
+
+    async def fork_async(
+        self, run_id: str, *, from_step: int, new_run_id: str | None = None
+    ) -> RunHandle[Any]:
+        """A new run with the same input and the ledger of ``run_id`` before call ``from_step``.
+
+        Calls before ``from_step`` replay their recorded results; from ``from_step`` on the
+        run executes with the code registered now.
+        """
+        await self.ensure_schema()
+        if from_step < 1:
+            raise ValueError("from_step counts calls from 1")
+        source = await self.store.get_run(run_id)
+        events = await self.store.events(run_id)
+        last = max((e.seq for e in events if e.seq is not None), default=0)
+        if from_step > last + 1:
+            raise InvalidRunState(
+                f"run {run_id!r} has {last} call(s); fork from a step between 1 and {last + 1}"
+            )
+        now = self.clock.now()
+        new_id = new_run_id or secrets.token_hex(8)
+        kept = fork_events(events, from_step, source.id, now)
+        wf = REGISTRY.workflows.get(source.workflow)
+        await self.store.insert_run(
+            NewRun(
+                id=new_id,
+                workflow=source.workflow,
+                version=wf.version if wf else None,
+                queue=source.queue,
+                input=source.input,
+                input_hash=source.input_hash,
+                priority=source.priority,
+                events=kept,
+            ),
+            now,
+        )
+        self._notify_workers()
+        return RunHandle(self, new_id, wf)
+
+    async def prune_async(self, *, older_than: float) -> Any:
+        """Delete runs that finished more than ``older_than`` seconds ago; return space."""
+        await self.ensure_schema()
+        return await self.store.prune(finished_before=self.clock.now() - older_than)
+
+    # -- sync twins ---------------------------------------------------------------------------
+    def start(self, wf: Workflow[P, Any], /, *args: P.args, **kwargs: P.kwargs) -> RunHandle[Any]:
+        return _sync(self.start_async(wf, *args, **kwargs))
+
+    def run(self, wf: Workflow[P, Any], /, *args: P.args, **kwargs: P.kwargs) -> Any:
+        return _sync(self.run_async(wf, *args, **kwargs))
+
+    def execute(self, run_id: str, *, until_waiting: bool = False) -> RunRecord:
+        return _sync(self.execute_async(run_id, until_waiting=until_waiting))
+
+    def get_run(self, run_id: str) -> RunRecord:
+        return _sync(self.get_run_async(run_id))
+
+    def list_runs(
+        self, *, status: RunStatus | None = None, workflow: str | None = None, limit: int = 100
+    ) -> list[RunRecord]:
+        return _sync(self.list_runs_async(status=status, workflow=workflow, limit=limit))
+
+    def events(self, run_id: str) -> list[Event]:
+        return _sync(self.events_async(run_id))
+
+    def send_signal(self, run_id: str, name: str, payload: Any = None) -> None:
+        _sync(self.send_signal_async(run_id, name, payload))
+
+    def approve(
+        self, run_id: str, *, name: str | None = None, comment: str | None = None, by: str | None = None
+    ) -> str:
+        return _sync(self.approve_async(run_id, name=name, comment=comment, by=by))
+
+    def reject(
+        self, run_id: str, *, name: str | None = None, comment: str | None = None, by: str | None = None
+    ) -> str:
+        return _sync(self.reject_async(run_id, name=name, comment=comment, by=by))
+
+    def cancel(self, run_id: str) -> RunRecord:
+        return _sync(self.cancel_async(run_id))
+
+    def fork(self, run_id: str, *, from_step: int, new_run_id: str | None = None) -> RunHandle[Any]:
+        return _sync(self.fork_async(run_id, from_step=from_step, new_run_id=new_run_id))
+
+    def prune(self, *, older_than: float) -> Any:
+        return _sync(self.prune_async(older_than=older_than))
+
+
+def _check_workflow(wf: object) -> None:
+    if not isinstance(wf, Workflow):
+        raise TypeError(f"expected a @workflow function, got {wf!r}")
+
+
+_RUN_LEVEL = {
+    EventKind.RUN_FINISHED,
+    EventKind.COMPENSATION_STARTED,
+    EventKind.COMPENSATION_RAN,
+    EventKind.CANCEL_REQUESTED,
+}
+
+
+def fork_events(events: Sequence[Event], from_step: int, source_id: str, now: float) -> list[Event]:
+    """The ledger of a fork: the source's events of calls before ``from_step``, renumbered."""
+    kept: list[Event] = [
+        Event(0, EventKind.RUN_STARTED, now, data={"forked_from": source_id, "from_step": from_step})
+    ]
+    for e in events:
+        if e.kind is EventKind.RUN_STARTED or e.kind in _RUN_LEVEL:
+            continue
+        if e.seq is not None and e.seq >= from_step:
+            continue
+        kept.append(Event(len(kept), e.kind, e.at, e.seq, e.data, e.v))
+    return kept

@@ -1,0 +1,306 @@
+"""``@workflow`` and ``@step``: thin, typed decorators that register at import time."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
+
+from spokehub.engine.events import CallKind
+from spokehub.engine.retry import RetryPolicy
+from spokehub.engine.serde import Codec
+from spokehub.errors import RegistrationError, WorkflowNotFound
+from spokehub.runtime.scope import current_scope
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+DEFAULT_RETRY = RetryPolicy()
+DEFAULT_QUEUE = "default"
+
+
+def _check_function(fn: object, decorator: str) -> Callable[..., Any]:
+    if not callable(fn) or inspect.isclass(fn):
+        raise RegistrationError(f"{decorator} decorates a function; got {fn!r}")
+    if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+        raise RegistrationError(f"{decorator} cannot decorate a generator ({fn!r}); return a value")
+    return cast(Callable[..., Any], fn)
+
+
+def _where(fn: Callable[..., Any]) -> str:
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return repr(fn)
+    return f"{code.co_filename}:{code.co_firstlineno}"
+
+
+@dataclass(frozen=True, slots=True)
+class StepSpec:
+    step: StepDefinition[..., Any]
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ChildSpec:
+    workflow: Workflow[..., Any]
+    input: dict[str, Any]
+
+
+class StepDefinition(Generic[P, R]):
+    """A function whose every call inside a run is checkpointed.
+
+    Called inside a workflow, a step runs once per run position: its result is recorded and a
+    replay returns the recorded result without running it again. Called anywhere else, it is
+    the plain function.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[P, R],
+        *,
+        name: str | None,
+        retry: RetryPolicy | None,
+        timeout: float | None,
+        compensate: Callable[..., Any] | None,
+    ) -> None:
+        self.fn = fn
+        self.name = name or fn.__qualname__
+        self.retry = retry or DEFAULT_RETRY
+        self.timeout = timeout
+        self.compensate = compensate
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self.codec = Codec(fn, f"step {self.name!r}")
+        self.__doc__ = fn.__doc__
+        self.__wrapped__ = fn
+        self.__name__ = getattr(fn, "__name__", self.name)
+        self.__qualname__ = getattr(fn, "__qualname__", self.name)
+        self.__module__ = fn.__module__
+        if timeout is not None and timeout <= 0:
+            raise RegistrationError(f"step {self.name!r}: timeout must be positive seconds")
+        if compensate is not None and not callable(compensate):
+            raise RegistrationError(f"step {self.name!r}: compensate must be a function")
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        scope = current_scope.get()
+        if scope is None:
+            return self.fn(*args, **kwargs)
+        if self.is_async and not scope.is_async:
+            raise TypeError(
+                f"step {self.name!r} is async but the workflow is sync: make the workflow "
+                "`async def`, or the step a plain `def`"
+            )
+        if not self.is_async and scope.is_async:
+            raise TypeError(
+                f"step {self.name!r} is a plain function and the workflow is async: call it "
+                f"as `await spokehub.call({self.__name__}, ...)` or make it `async def`"
+            )
+        waiter = scope.call(CallKind.STEP, self.name, StepSpec(self, self.codec.bind(args, kwargs)))
+        if scope.is_async:
+            return cast(R, _await(waiter))
+        return cast(R, waiter.wait())  # type: ignore[attr-defined]
+
+    def __repr__(self) -> str:
+        return f"<step {self.name}>"
+
+
+async def _await(waiter: Any) -> Any:
+    return await waiter
+
+
+class Workflow(Generic[P, R]):
+    """A function whose runs survive crashes and restarts; see ``spokehub.workflow``."""
+
+    def __init__(
+        self,
+        fn: Callable[P, R],
+        *,
+        name: str | None,
+        version: str | None,
+        queue: str,
+        run_id: str | None = None,
+        priority: int = 0,
+    ) -> None:
+        self.fn = fn
+        self.name = name or fn.__qualname__
+        self.version = version or _source_version(fn)
+        self.queue = queue
+        self.run_id = run_id
+        self.priority = priority
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self.codec = Codec(fn, f"workflow {self.name!r}")
+        self.__doc__ = fn.__doc__
+        self.__wrapped__ = fn
+        self.__name__ = getattr(fn, "__name__", self.name)
+        self.__qualname__ = getattr(fn, "__qualname__", self.name)
+        self.__module__ = fn.__module__
+
+    def options(
+        self, *, run_id: str | None = None, queue: str | None = None, priority: int | None = None
+    ) -> Workflow[P, R]:
+        """The same workflow with start options, for ``client.start`` or a child call.
+
+        Example:
+            >>> client.start(order_saga.options(run_id="order-42"), order)  # doctest: +SKIP
+        """
+        if run_id is not None and not run_id.strip():
+            raise ValueError("run_id must not be empty")
+        return Workflow(
+            self.fn,
+            name=self.name,
+            version=self.version,
+            queue=queue or self.queue,
+            run_id=run_id if run_id is not None else self.run_id,
+            priority=self.priority if priority is None else priority,
+        )
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        scope = current_scope.get()
+        if scope is None:
+            return self.fn(*args, **kwargs)
+        if self.is_async != scope.is_async:
+            raise TypeError(
+                f"workflow {self.name!r} called as a child of a workflow of the other kind "
+                "(sync/async); children must be of the same kind as their parent"
+            )
+        spec = ChildSpec(self, self.codec.bind(args, kwargs))
+        waiter = scope.call(CallKind.CHILD, self.name, spec)
+        if scope.is_async:
+            return cast(R, _await(waiter))
+        return cast(R, waiter.wait())  # type: ignore[attr-defined]
+
+    def __repr__(self) -> str:
+        return f"<workflow {self.name} version={self.version}>"
+
+
+def _source_version(fn: Callable[..., Any]) -> str:
+    try:
+        source = inspect.getsource(fn)
+    except (OSError, TypeError):
+        return "unversioned"
+    return hashlib.sha256(source.encode()).hexdigest()[:12]
+
+
+class Registry:
+    """Workflows and steps by name, as registered at import time."""
+
+    def __init__(self) -> None:
+        self.workflows: dict[str, Workflow[..., Any]] = {}
+        self.steps: dict[str, StepDefinition[..., Any]] = {}
+
+    def add_workflow(self, wf: Workflow[..., Any]) -> None:
+        _add(self.workflows, wf.name, wf, "workflow")
+
+    def add_step(self, st: StepDefinition[..., Any]) -> None:
+        _add(self.steps, st.name, st, "step")
+
+    def workflow(self, name: str) -> Workflow[..., Any]:
+        try:
+            return self.workflows[name]
+        except KeyError:
+            known = ", ".join(sorted(self.workflows)) or "none"
+            raise WorkflowNotFound(
+                f"no workflow named {name!r} is registered in this process (registered: "
+                f"{known}); import the module that defines it, e.g. `--app my_module`"
+            ) from None
+
+
+def _add(table: dict[str, Any], name: str, item: Any, what: str) -> None:
+    existing = table.get(name)
+    if existing is not None and _where(existing.fn) != _where(item.fn):
+        raise RegistrationError(
+            f"two {what}s are named {name!r}: {_where(existing.fn)} and {_where(item.fn)}; "
+            f"give one of them another name with @{what}(name=...)"
+        )
+    table[name] = item
+
+
+REGISTRY = Registry()
+
+
+@overload
+def workflow(fn: Callable[P, R], /) -> Workflow[P, R]: ...
+@overload
+def workflow(
+    *, name: str | None = None, version: str | None = None, queue: str = DEFAULT_QUEUE
+) -> Callable[[Callable[P, R]], Workflow[P, R]]: ...
+def workflow(
+    fn: Callable[P, R] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    version: str | None = None,
+    queue: str = DEFAULT_QUEUE,
+) -> Workflow[P, R] | Callable[[Callable[P, R]], Workflow[P, R]]:
+    """Make a function a durable workflow, bare (``@workflow``) or with options.
+
+    Args:
+        name: the name runs are recorded under (default: the function's qualified name).
+        version: recorded on each run; defaults to a hash of the function's source.
+        queue: the queue its runs go to unless ``options(queue=...)`` says otherwise.
+
+    Example:
+        >>> @workflow
+        ... async def order_saga(order_id: str) -> str:
+        ...     reservation = await reserve(order_id)
+        ...     return await charge(order_id)
+    """
+
+    def wrap(f: Callable[P, R]) -> Workflow[P, R]:
+        wf = Workflow(_check_function(f, "@workflow"), name=name, version=version, queue=queue)
+        REGISTRY.add_workflow(wf)
+        return wf
+
+    return wrap(fn) if fn is not None else wrap
+
+
+@overload
+def step(fn: Callable[P, R], /) -> StepDefinition[P, R]: ...
+@overload
+def step(
+    *,
+    name: str | None = None,
+    retry: RetryPolicy | None = None,
+    timeout: float | None = None,
+    compensate: Callable[..., Any] | None = None,
+) -> Callable[[Callable[P, R]], StepDefinition[P, R]]: ...
+def step(
+    fn: Callable[P, R] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    retry: RetryPolicy | None = None,
+    timeout: float | None = None,
+    compensate: Callable[..., Any] | None = None,
+) -> StepDefinition[P, R] | Callable[[Callable[P, R]], StepDefinition[P, R]]:
+    """Make a function a checkpointed step, bare (``@step``) or with options.
+
+    Args:
+        name: the name recorded in the ledger (default: the function's qualified name).
+        retry: how failed attempts are retried (default ``RetryPolicy()``: 3 attempts).
+        timeout: seconds one attempt may take before it fails with ``StepTimeout``.
+        compensate: called as ``compensate(result, *args, **kwargs)`` to undo the step when
+            its run later fails or is cancelled (saga).
+
+    Example:
+        >>> @step(retry=RetryPolicy(max_attempts=5), compensate=refund)
+        ... async def charge(order_id: str, cents: int) -> str:
+        ...     return await payments.charge(order_id, cents)
+    """
+
+    def wrap(f: Callable[P, R]) -> StepDefinition[P, R]:
+        st = StepDefinition(
+            _check_function(f, "@step"),
+            name=name,
+            retry=retry,
+            timeout=timeout,
+            compensate=compensate,
+        )
+        REGISTRY.add_step(st)
+        return st
+
+    return wrap(fn) if fn is not None else wrap
+
+
+AsyncFn = Callable[..., Coroutine[Any, Any, Any]]

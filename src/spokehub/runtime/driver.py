@@ -1,0 +1,662 @@
+"""Executing one run: replay its history, run its code until it waits or ends, commit.
+
+One driver lives as long as one activation of a run on a worker. It replays the history
+(recorded results are fed back in ledger order), runs new steps, records what happens in a
+buffer of ledger events and commits that buffer:
+
+* before a step's result is handed to the workflow code (write-ahead: a result the code has
+  seen is never lost, so a recorded step never runs again);
+* when every path of the code waits on something that is not due soon: the run is unloaded
+  (status ``waiting`` with the time it should wake) and the driver ends;
+* when the code returns or raises: compensations run (saga), then the run is finished.
+
+Every commit is fenced by the lease epoch, so a worker that lost its lease commits nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from spokehub.engine.events import CURRENT_VERSION, CallKind, Event, EventKind
+from spokehub.engine.history import History, Replay
+from spokehub.engine.serde import canonical
+from spokehub.errors import (
+    ApprovalRejected,
+    Cancelled,
+    ChildRunFailed,
+    LeaseLost,
+    NonDeterminismError,
+    SerializationError,
+    SpokehubError,
+    StepFailed,
+    WaitTimeout,
+    error_info,
+)
+from spokehub.runtime.context import StepContext, WorkflowContext
+from spokehub.runtime.definitions import REGISTRY, ChildSpec, StepDefinition, StepSpec, Workflow
+from spokehub.runtime.instance import AsyncInstance, Instance, SyncInstance
+from spokehub.runtime.primitives import ApprovalSpec, Decision, SignalSpec, TimerSpec
+from spokehub.runtime.scope import Call, Scope
+from spokehub.runtime.steps import AttemptOutcome, run_attempt
+from spokehub.store.base import Claimed, Finish, Flush, NewRun, Unload
+from spokehub.types import RunStatus
+
+if TYPE_CHECKING:
+    from spokehub.runtime.worker import Worker
+
+log = logging.getLogger("spokehub.driver")
+
+
+@dataclass(slots=True)
+class Wait:
+    """Something a call waits for that is not a running step."""
+
+    call: Call
+    due: float | None = None  # timer due, retry time, or wait deadline
+    attempt: int = 0  # for a step in retry backoff: the attempt to run next
+    child_id: str | None = None
+
+
+@dataclass(slots=True)
+class _Pending:
+    """Ledger events not yet committed, and what commits with them."""
+
+    events: list[Event] = field(default_factory=list)
+    consumed: list[int] = field(default_factory=list)
+    children: list[NewRun] = field(default_factory=list)
+
+
+class RunDriver:
+    def __init__(self, worker: Worker, claimed: Claimed) -> None:
+        self.worker = worker
+        self.store = worker.client.store
+        self.clock = worker.client.clock
+        self.run = claimed.run
+        self.epoch = claimed.epoch
+        self.history = History(claimed.events)
+        self.all_events: list[Event] = list(claimed.events)
+        self.position = self.history.next_position
+        self.pending = _Pending()
+        self.wakeups_seen = claimed.run.wakeups
+        self.cancel_requested = claimed.run.cancel_requested
+        self.defn: Workflow[..., Any] = REGISTRY.workflow(claimed.run.workflow)
+        self.steps: dict[asyncio.Task[AttemptOutcome], tuple[Call, int]] = {}
+        self.waits: dict[int, Wait] = {}
+        self.ready: deque[tuple[Call, Event]] = deque()
+        self.instance: Instance | None = None
+
+    # -- ledger and commits -----------------------------------------------------------------
+    def append(self, kind: EventKind, seq: int | None = None, **data: Any) -> Event:
+        event = Event(self.position, kind, self.clock.now(), seq, data, CURRENT_VERSION[kind])
+        self.position += 1
+        self.pending.events.append(event)
+        self.all_events.append(event)
+        return event
+
+    async def commit(self, *, finish: Finish | None = None, unload: Unload | None = None) -> None:
+        p, self.pending = self.pending, _Pending()
+        now = self.clock.now()
+        result = await self.store.flush(
+            Flush(
+                run_id=self.run.id,
+                owner=self.worker.owner,
+                epoch=self.epoch,
+                now=now,
+                lease_until=now + self.worker.lease_seconds,
+                events=p.events,
+                consumed=p.consumed,
+                children=p.children,
+                version=self.defn.version,
+                finish=finish,
+                unload=unload,
+            )
+        )
+        self.cancel_requested = result.cancel_requested
+        if p.children:
+            self.worker.notify()
+
+    # -- the activation ---------------------------------------------------------------------
+    async def execute(self) -> None:
+        try:
+            if self.history.first(EventKind.RUN_FINISHED) is not None:
+                return
+            started = self.history.first(EventKind.COMPENSATION_STARTED)
+            if started is not None:
+                await self._compensate_and_finish(started.data)
+                return
+            await self._drive()
+        except LeaseLost as exc:
+            log.warning("run %s: %s; leaving it to its new owner", self.run.id, exc)
+        finally:
+            for task in self.steps:
+                task.cancel()
+            if self.instance is not None:
+                self.instance.close()
+
+    def _describe(self) -> str:
+        return (
+            f"run {self.run.id!r} of workflow {self.defn.name!r} (recorded version "
+            f"{self.run.version or 'unknown'}, running version {self.defn.version})"
+        )
+
+    def _make_instance(self) -> Instance:
+        replay = Replay(self.history, self._describe())
+        scope = Scope(replay=replay, is_async=self.defn.is_async)
+        args, kwargs = self.defn.codec.call_args(self.run.input)
+        wctx = WorkflowContext(self.run.id, self.defn.name, self.defn.version, self.run.parent_id)
+        cls = AsyncInstance if self.defn.is_async else SyncInstance
+        return cls(self.defn.fn, args, kwargs, scope, wctx)
+
+    async def _drive(self) -> None:
+        try:
+            inst = self.instance = self._make_instance()
+        except SerializationError as exc:  # stored input no longer fits the signature
+            await self._finish(False, exc)
+            return
+        scope = inst.scope
+        replay = scope.replay
+        while True:
+            inst.advance()
+            if scope.fatal is not None:
+                await self._fail_fatal(scope.fatal)
+                return
+            for call in scope.take_new():
+                self._on_new_call(call)
+            if replay.pending:
+                event = replay.pending[0]
+                if event.seq is not None and event.seq not in scope.calls:
+                    await self._fail_fatal(replay.stuck(set(scope.calls)))
+                    return
+                replay.pending.popleft()
+                self._deliver_recorded(scope, event)
+                continue
+            if self.ready:
+                while self.ready:
+                    call, event = self.ready.popleft()
+                    self._deliver(call, event)
+                continue
+            if inst.done and not self.steps:
+                break
+            if self.cancel_requested and not scope.cancelled:
+                self.append(EventKind.CANCEL_REQUESTED)
+                self._cancel_waits(scope)
+                continue
+            if await self._progress(scope):
+                continue
+            if inst.done:
+                break
+            await self._unload(scope)
+            return
+        ok, value = inst.outcome()
+        await self._finish(ok, value)
+
+    # -- calls ------------------------------------------------------------------------------
+    def _on_new_call(self, call: Call) -> None:
+        record = call.record
+        if record is not None and record.resolution is not None:
+            return  # replay will feed the recorded resolution in ledger order
+        now = self.clock.now()
+        if call.kind is CallKind.STEP:
+            if record is None:
+                self._start_attempt(call, 1)
+            else:
+                retry = record.last(EventKind.RETRY_SCHEDULED)
+                due = retry.data["retry_at"] if retry else now
+                self.waits[call.seq] = Wait(call, due, attempt=record.attempts_made + 1)
+        elif call.kind is CallKind.TIMER:
+            spec: TimerSpec = call.spec
+            if record is None:
+                due = spec.until if spec.until is not None else now + spec.seconds
+                self.append(EventKind.TIMER_SET, call.seq, name="sleep", due=due)
+            else:
+                due = record.events[0].data["due"]
+            self.waits[call.seq] = Wait(call, due)
+        elif call.kind in (CallKind.SIGNAL, CallKind.APPROVAL):
+            self._on_wait_call(call, now)
+        elif call.kind is CallKind.CHILD:
+            self._on_child_call(call)
+
+    def _on_wait_call(self, call: Call, now: float) -> None:
+        record = call.record
+        if record is not None:
+            self.waits[call.seq] = Wait(call, record.events[0].data.get("deadline"))
+            return
+        spec: SignalSpec | ApprovalSpec = call.spec
+        deadline = now + spec.timeout if spec.timeout is not None else None
+        if isinstance(spec, ApprovalSpec):
+            self.append(
+                EventKind.APPROVAL_REQUESTED,
+                call.seq,
+                name=spec.name,
+                subject=spec.subject,
+                assignees=list(spec.assignees),
+                deadline=deadline,
+            )
+        else:
+            self.append(EventKind.SIGNAL_WAITING, call.seq, name=spec.name, deadline=deadline)
+        self.waits[call.seq] = Wait(call, deadline)
+
+    def _on_child_call(self, call: Call) -> None:
+        record = call.record
+        if record is not None:
+            child_id = record.events[0].data["child_id"]
+        else:
+            spec: ChildSpec = call.spec
+            wf = spec.workflow
+            child_id = wf.run_id or f"{self.run.id}.{call.seq}"
+            self.append(EventKind.CHILD_STARTED, call.seq, name=wf.name, child_id=child_id)
+            self.pending.children.append(
+                NewRun(
+                    id=child_id,
+                    workflow=wf.name,
+                    version=wf.version,
+                    queue=wf.queue,
+                    input=spec.input,
+                    input_hash=_input_hash(spec.input),
+                    parent_id=self.run.id,
+                    root_id=self.run.root_id,
+                    priority=wf.priority,
+                )
+            )
+        self.waits[call.seq] = Wait(call, None, child_id=child_id)
+
+    # -- steps ------------------------------------------------------------------------------
+    def _start_attempt(self, call: Call, attempt: int) -> None:
+        spec: StepSpec = call.spec
+        st = spec.step
+        args, kwargs = st.codec.call_args(spec.args)
+        ctx = StepContext(
+            run_id=self.run.id,
+            workflow=self.defn.name,
+            step=call.seq,
+            name=st.name,
+            attempt=attempt,
+            idempotency_key=f"{self.run.id}:{call.seq}",
+        )
+        self.append(EventKind.STEP_STARTED, call.seq, name=st.name, attempt=attempt)
+        task = asyncio.create_task(self._attempt(st, args, kwargs, ctx))
+        self.steps[task] = (call, attempt)
+
+    async def _attempt(
+        self,
+        st: StepDefinition[..., Any],
+        args: list[Any],
+        kwargs: dict[str, Any],
+        ctx: StepContext,
+    ) -> AttemptOutcome:
+        started = self.clock.now()
+        try:
+            value = await run_attempt(
+                st.fn, args, kwargs, is_async=st.is_async, timeout=st.timeout, ctx=ctx
+            )
+            value = st.codec.encode_result(value)
+        except Exception as exc:
+            return AttemptOutcome(False, exc, started, self.clock.now())
+        return AttemptOutcome(True, value, started, self.clock.now())
+
+    def _on_attempt_done(self, call: Call, attempt: int, out: AttemptOutcome) -> bool:
+        """Record an attempt's outcome; True when it must be committed before delivery."""
+        spec: StepSpec = call.spec
+        st = spec.step
+        timing = {"started_at": out.started, "duration": round(out.finished - out.started, 6)}
+        if out.ok:
+            extra: dict[str, Any] = {}
+            if st.compensate is not None:
+                extra = {"compensate": True, "args": spec.args}
+            event = self.append(
+                EventKind.STEP_COMPLETED,
+                call.seq,
+                name=st.name,
+                attempt=attempt,
+                result=out.value,
+                **timing,
+                **extra,
+            )
+            self.ready.append((call, event))
+            return True
+        exc: Exception = out.value
+        retryable = not isinstance(exc, SerializationError)
+        if retryable and st.retry.retries(exc, attempt):
+            delay = st.retry.delay(attempt, seed=f"{self.run.id}:{call.seq}")
+            retry_at = out.finished + delay
+            self.append(
+                EventKind.RETRY_SCHEDULED,
+                call.seq,
+                name=st.name,
+                attempt=attempt,
+                error=_error(exc),
+                retry_at=retry_at,
+                **timing,
+            )
+            self.waits[call.seq] = Wait(call, retry_at, attempt=attempt + 1)
+            return False
+        event = self.append(
+            EventKind.STEP_FAILED,
+            call.seq,
+            name=st.name,
+            attempts=attempt,
+            error=_error(exc),
+            **timing,
+        )
+        self.ready.append((call, event))
+        return True
+
+    # -- waiting ----------------------------------------------------------------------------
+    async def _progress(self, scope: Scope) -> bool:
+        """Make something happen without unloading; False when the run should unload."""
+        if self._fire_due(scope):
+            return True
+        due = self._next_due()
+        horizon = None if due is None else max(0.0, due - self.clock.now())
+        if self.steps:
+            timeout = horizon if horizon is not None and horizon <= self.worker.inline_wait else None
+            done, _ = await asyncio.wait(
+                self.steps, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            must_commit = False
+            for task in done:
+                call, attempt = self.steps.pop(task)
+                must_commit |= self._on_attempt_done(call, attempt, task.result())
+            if must_commit:
+                await self.commit()
+            return True
+        if await self._poll_external(scope):
+            return True
+        if horizon is not None and horizon <= self.worker.inline_wait:
+            await asyncio.sleep(horizon)
+            return True
+        return False
+
+    def _next_due(self) -> float | None:
+        dues = [w.due for w in self.waits.values() if w.due is not None]
+        return min(dues) if dues else None
+
+    def _fire_due(self, scope: Scope) -> bool:
+        now = self.clock.now()
+        fired = False
+        for seq, wait in sorted(self.waits.items()):
+            if wait.due is None or wait.due > now:
+                continue
+            call = wait.call
+            del self.waits[seq]
+            fired = True
+            if call.kind is CallKind.STEP:
+                self._start_attempt(call, wait.attempt)
+            elif call.kind is CallKind.TIMER:
+                self._deliver(call, self.append(EventKind.TIMER_FIRED, seq, name="sleep"))
+            else:
+                event = self.append(
+                    EventKind.WAIT_TIMED_OUT, seq, call=call.kind.value, name=call.name
+                )
+                self._deliver(call, event)
+        return fired
+
+    async def _poll_external(self, scope: Scope) -> bool:
+        """Look in the store for signals, decisions, finished children and cancellation."""
+        run = await self.store.get_run(self.run.id)
+        self.wakeups_seen = run.wakeups
+        self.cancel_requested = run.cancel_requested
+        if run.cancel_requested and not scope.cancelled:
+            return True
+        delivered = False
+        inbox_waits = [
+            w for w in self.waits.values() if w.call.kind in (CallKind.SIGNAL, CallKind.APPROVAL)
+        ]
+        if inbox_waits:
+            items = await self.store.inbox(self.run.id)
+            taken: set[int] = set(self.pending.consumed)
+            for wait in sorted(inbox_waits, key=lambda w: w.call.seq):
+                kind = "signal" if wait.call.kind is CallKind.SIGNAL else "approval"
+                item = next(
+                    (
+                        i
+                        for i in items
+                        if i.kind == kind and i.name == wait.call.name and i.id not in taken
+                    ),
+                    None,
+                )
+                if item is None:
+                    continue
+                taken.add(item.id)
+                self.pending.consumed.append(item.id)
+                del self.waits[wait.call.seq]
+                if kind == "signal":
+                    event = self.append(
+                        EventKind.SIGNAL_RECEIVED,
+                        wait.call.seq,
+                        name=item.name,
+                        payload=item.payload,
+                        inbox_id=item.id,
+                    )
+                else:
+                    event = self.append(
+                        EventKind.APPROVAL_DECIDED,
+                        wait.call.seq,
+                        name=item.name,
+                        inbox_id=item.id,
+                        **item.payload,
+                    )
+                self._deliver(wait.call, event)
+                delivered = True
+        child_waits = {w.child_id: w for w in self.waits.values() if w.child_id is not None}
+        if child_waits:
+            for child in await self.store.get_runs(list(child_waits)):
+                if not child.status.finished:
+                    continue
+                wait = child_waits[child.id]
+                del self.waits[wait.call.seq]
+                event = self.append(
+                    EventKind.CHILD_FINISHED,
+                    wait.call.seq,
+                    name=wait.call.name,
+                    child_id=child.id,
+                    status=child.status.value,
+                    result=child.result,
+                    error=child.error,
+                )
+                self._deliver(wait.call, event)
+                delivered = True
+        return delivered
+
+    def _cancel_waits(self, scope: Scope) -> None:
+        scope.cancelled = True
+        for seq, wait in sorted(self.waits.items()):
+            if not wait.call.waiter.done():
+                wait.call.waiter.set_exception(Cancelled())
+            del self.waits[seq]
+
+    async def _unload(self, scope: Scope) -> None:
+        if not self.waits:
+            await self._finish(
+                False,
+                SpokehubError(
+                    "the workflow is blocked on something that is not a spokehub call (an "
+                    "asyncio future, lock or event?); workflow code may only wait on steps, "
+                    "sleep, wait_for_signal, approval and child workflows"
+                ),
+            )
+            return
+        waiting_on: dict[str, list[Any]] = {}
+        for wait in sorted(self.waits.values(), key=lambda w: w.call.seq):
+            kind = wait.call.kind.value if wait.call.kind is not CallKind.STEP else "retry"
+            entry: dict[str, Any] = {"seq": wait.call.seq, "name": wait.call.name}
+            if wait.due is not None:
+                entry["due"] = wait.due
+            if wait.child_id is not None:
+                entry["child_id"] = wait.child_id
+            waiting_on.setdefault(kind, []).append(entry)
+        await self.commit(
+            unload=Unload(
+                wake_at=self._next_due(), waiting_on=waiting_on, wakeups_seen=self.wakeups_seen
+            )
+        )
+
+    # -- delivering results into workflow code ------------------------------------------------
+    def _deliver_recorded(self, scope: Scope, event: Event) -> None:
+        if event.kind is EventKind.CANCEL_REQUESTED:
+            self._cancel_waits(scope)
+            return
+        assert event.seq is not None
+        call = scope.calls[event.seq]
+        self.waits.pop(event.seq, None)
+        self._deliver(call, event)
+
+    def _deliver(self, call: Call, event: Event) -> None:
+        waiter = call.waiter
+        if waiter.done():
+            return
+        try:
+            value = self._value_of(call, event)
+        except BaseException as exc:  # the outcome is an error the workflow code must see
+            waiter.set_exception(exc)
+        else:
+            waiter.set_result(value)
+
+    def _value_of(self, call: Call, event: Event) -> Any:
+        d = event.data
+        kind = event.kind
+        if kind is EventKind.STEP_COMPLETED:
+            spec: StepSpec = call.spec
+            return spec.step.codec.decode_result(d["result"])
+        if kind is EventKind.STEP_FAILED:
+            err = d.get("error", {})
+            raise StepFailed(call.name, err.get("type", "Error"), err.get("message", ""), d["attempts"])
+        if kind is EventKind.TIMER_FIRED:
+            return None
+        if kind is EventKind.SIGNAL_RECEIVED:
+            return d.get("payload")
+        if kind is EventKind.APPROVAL_DECIDED:
+            if not d.get("approved"):
+                raise ApprovalRejected(call.name, d.get("comment"), d.get("by"))
+            return Decision(True, d.get("comment"), d.get("by"))
+        if kind is EventKind.WAIT_TIMED_OUT:
+            raise WaitTimeout(f"{d.get('call')} {call.name!r} was not received in time")
+        if kind is EventKind.CHILD_FINISHED:
+            if d.get("status") != RunStatus.COMPLETED.value:
+                raise ChildRunFailed(d["child_id"], d.get("status", "failed"), d.get("error"))
+            child: ChildSpec = call.spec
+            return child.workflow.codec.decode_result(d.get("result"))
+        raise AssertionError(f"not a resolution: {kind}")
+
+    # -- the end of a run -------------------------------------------------------------------
+    async def _fail_fatal(self, exc: NonDeterminismError) -> None:
+        """Stop a run whose code no longer matches its history; no compensation runs."""
+        log.error("%s", exc)
+        error = error_info(exc)
+        self.append(EventKind.RUN_FINISHED, status=RunStatus.FAILED.value, error=error)
+        await self.commit(finish=Finish(RunStatus.FAILED, error=error))
+
+    async def _finish(self, ok: bool, value: Any) -> None:
+        while self.steps:  # a branch still runs a step: record it, so a saga can undo it
+            done, _ = await asyncio.wait(self.steps, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                call, attempt = self.steps.pop(task)
+                self._on_attempt_done(call, attempt, task.result())
+        if ok:
+            try:
+                result = self.defn.codec.encode_result(value)
+            except SerializationError as exc:
+                ok, value = False, exc
+            else:
+                self.append(EventKind.RUN_FINISHED, status=RunStatus.COMPLETED.value, result=result)
+                await self.commit(finish=Finish(RunStatus.COMPLETED, result=result))
+                return
+        cancelled = isinstance(value, Cancelled) or (self.cancel_requested and self._cancel_seen())
+        reason = {
+            "status": (RunStatus.CANCELLED if cancelled else RunStatus.FAILED).value,
+            "error": _error(value, with_traceback=not cancelled),
+        }
+        if History(self.all_events).compensable_steps():
+            self.append(EventKind.COMPENSATION_STARTED, **reason)
+            await self.commit()
+            await self._compensate_and_finish(reason)
+            return
+        await self._end(reason, [])
+
+    def _cancel_seen(self) -> bool:
+        return any(e.kind is EventKind.CANCEL_REQUESTED for e in self.all_events)
+
+    async def _end(self, reason: dict[str, Any], failures: list[dict[str, Any]]) -> None:
+        status = RunStatus(reason["status"])
+        error = dict(reason["error"])
+        if failures:
+            error["compensation_failures"] = failures
+        self.append(EventKind.RUN_FINISHED, status=status.value, error=error)
+        await self.commit(finish=Finish(status, error=error))
+
+    async def _compensate_and_finish(self, reason: dict[str, Any]) -> None:
+        """Undo completed steps newest first; each compensation is committed as it ends."""
+        history = History(self.all_events)
+        done = history.compensated()
+        failures = [
+            {"step": e.data.get("name"), "seq": e.seq, "error": e.data.get("error")}
+            for e in self.all_events
+            if e.kind is EventKind.COMPENSATION_RAN and not e.data.get("ok")
+        ]
+        for event in history.compensable_steps():
+            if event.seq in done:
+                continue
+            ok, attempts, err = await self._run_compensation(event)
+            self.append(
+                EventKind.COMPENSATION_RAN,
+                event.seq,
+                name=event.data["name"],
+                ok=ok,
+                attempts=attempts,
+                error=err,
+            )
+            await self.commit()
+            if not ok:
+                failures.append({"step": event.data["name"], "seq": event.seq, "error": err})
+        await self._end(reason, failures)
+
+    async def _run_compensation(self, event: Event) -> tuple[bool, int, dict[str, Any] | None]:
+        name = event.data["name"]
+        st = REGISTRY.steps.get(name)
+        if st is None or st.compensate is None:
+            return False, 0, {"type": "NotRegistered", "message": f"step {name!r} is not registered"}
+        args, kwargs = st.codec.call_args(event.data.get("args", {}))
+        result = st.codec.decode_result(event.data.get("result"))
+        undo = st.compensate
+        is_async = asyncio.iscoroutinefunction(undo)
+        attempt = 0
+        while True:
+            attempt += 1
+            ctx = StepContext(
+                run_id=self.run.id,
+                workflow=self.defn.name,
+                step=event.seq or 0,
+                name=f"{name}.compensate",
+                attempt=attempt,
+                idempotency_key=f"{self.run.id}:{event.seq}:compensate",
+            )
+            try:
+                await asyncio.create_task(
+                    run_attempt(
+                        undo, [result, *args], kwargs, is_async=is_async, timeout=st.timeout, ctx=ctx
+                    )
+                )
+                return True, attempt, None
+            except Exception as exc:
+                if not st.retry.retries(exc, attempt):
+                    return False, attempt, _error(exc)
+                await asyncio.sleep(st.retry.delay(attempt, seed=ctx.idempotency_key))
+
+
+def _error(exc: BaseException, *, with_traceback: bool = False) -> dict[str, Any]:
+    info = error_info(exc)
+    if with_traceback and exc.__traceback__ is not None:
+        text = "".join(traceback.format_exception(exc))
+        info["traceback"] = text[-4000:]
+    return info
+
+
+def _input_hash(data: dict[str, Any]) -> str:
+    import hashlib
+
+    return hashlib.sha256(canonical(data).encode()).hexdigest()

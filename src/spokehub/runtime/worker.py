@@ -1,0 +1,196 @@
+"""Workers claim runs from queues and drive them, holding a lease they renew by heartbeat."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from spokehub.errors import StoreError
+from spokehub.runtime.definitions import DEFAULT_QUEUE, REGISTRY
+from spokehub.runtime.driver import RunDriver
+
+if TYPE_CHECKING:
+    from spokehub.runtime.client import Client
+
+log = logging.getLogger("spokehub.worker")
+
+
+def _owner_name(name: str | None) -> str:
+    # host:pid:token. The token keeps a restarted process with a recycled pid from being
+    # mistaken for its predecessor; host and pid let a worker on the same host see that the
+    # owner of a lease is dead without waiting for the lease to run out.
+    return f"{name or socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def _dead_local_owners(owners: Sequence[str], me: str) -> list[str]:
+    host = socket.gethostname()
+    dead = []
+    for owner in owners:
+        parts = owner.rsplit(":", 2)
+        if owner == me or len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+            continue
+        try:
+            os.kill(int(parts[1]), 0)
+        except ProcessLookupError:
+            dead.append(owner)
+        except PermissionError:  # alive, owned by another user
+            pass
+    return dead
+
+
+class Worker:
+    """Executes runs of the workflows registered in this process.
+
+    Args:
+        client: where runs are stored.
+        queues: queues to take runs from.
+        concurrency: runs driven at the same time by this worker.
+        name: a prefix for the lease owner name (default: the host name).
+        root_id: only execute this run and its children (used by ``client.run``).
+        inline_wait: override ``settings.inline_wait`` (0 unloads at every wait).
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        queues: Sequence[str] = (DEFAULT_QUEUE,),
+        concurrency: int = 64,
+        name: str | None = None,
+        root_id: str | None = None,
+        inline_wait: float | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if not queues:
+            raise ValueError("a worker needs at least one queue")
+        self.client = client
+        self.queues = tuple(queues)
+        self.concurrency = concurrency
+        self.root_id = root_id
+        self.owner = _owner_name(name)
+        settings = client.settings
+        self.lease_seconds = settings.lease_seconds
+        self.poll_interval = settings.poll_interval
+        self.inline_wait = settings.inline_wait if inline_wait is None else inline_wait
+        self.active: dict[str, tuple[RunDriver, asyncio.Task[None]]] = {}
+        self._wake: asyncio.Event | None = None
+        self._stopping = False
+        self._dead_owners: list[str] = []
+        self.completed_activations = 0
+
+    def notify(self) -> None:
+        """Something changed (a run started, a signal arrived): look for work now."""
+        if self._wake is not None:
+            self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.notify()
+
+    async def run(self, *, until_idle: bool = False, until: Callable[[], bool] | None = None) -> None:
+        """Claim and execute runs until ``stop()`` (or until idle, or until ``until()``)."""
+        await self.client.ensure_schema()
+        self._wake = asyncio.Event()
+        self.client._workers.add(self)
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            await self._dead_owner_sweep()
+            while not self._stopping and not (until is not None and until()):
+                self._wake.clear()
+                claimed = await self._claim()
+                if claimed:
+                    continue
+                if until_idle and not self.active:
+                    return
+                waits: list[asyncio.Future[object]] = [
+                    asyncio.ensure_future(self._wake.wait()),
+                    *(task for _, task in self.active.values()),
+                ]
+                await asyncio.wait(
+                    waits, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED
+                )
+                waits[0].cancel()
+        finally:
+            heartbeat.cancel()
+            self.client._workers.discard(self)
+            await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        if not self.active:
+            return
+        leases = {run_id: d.epoch for run_id, (d, _) in self.active.items()}
+        for _, task in self.active.values():
+            task.cancel()
+        await asyncio.gather(*(t for _, t in self.active.values()), return_exceptions=True)
+        self.active.clear()
+        try:  # let other workers take these runs now instead of after the lease
+            await self.client.store.renew(self.owner, leases, 0.0)
+        except StoreError:
+            pass
+
+    async def _claim(self) -> bool:
+        slots = self.concurrency - len(self.active)
+        if slots <= 0:
+            return False
+        workflows = list(REGISTRY.workflows)
+        if not workflows:
+            return False
+        claimed = await self.client.store.claim(
+            owner=self.owner,
+            queues=self.queues,
+            workflows=workflows,
+            limit=slots,
+            now=self.client.clock.now(),
+            lease_seconds=self.lease_seconds,
+            root_id=self.root_id,
+            dead_owners=self._dead_owners,
+        )
+        for c in claimed:
+            driver = RunDriver(self, c)
+            task = asyncio.create_task(driver.execute(), name=f"run:{c.run.id}")
+            self.active[c.run.id] = (driver, task)
+            task.add_done_callback(lambda t, rid=c.run.id: self._done(rid, t))
+        return bool(claimed)
+
+    def _done(self, run_id: str, task: asyncio.Task[None]) -> None:
+        entry = self.active.get(run_id)
+        if entry is not None and entry[1] is task:
+            del self.active[run_id]
+        self.completed_activations += 1
+        if not task.cancelled() and task.exception() is not None:
+            log.error("run %s: driver crashed", run_id, exc_info=task.exception())
+        self.notify()
+
+    async def _heartbeat(self) -> None:
+        interval = max(0.05, self.lease_seconds / 3)
+        ticks = 0
+        while True:
+            await asyncio.sleep(interval)
+            ticks += 1
+            leases = {run_id: d.epoch for run_id, (d, _) in self.active.items()}
+            try:
+                lost = await self.client.store.renew(
+                    self.owner, leases, self.client.clock.now() + self.lease_seconds
+                )
+                if ticks % 3 == 0:
+                    await self._dead_owner_sweep()
+            except StoreError as exc:
+                log.warning("heartbeat failed: %s", exc)
+                continue
+            for run_id in lost:
+                entry = self.active.get(run_id)
+                if entry is not None:
+                    log.warning("run %s: lease lost; stopping its activation here", run_id)
+                    entry[1].cancel()
+
+    async def _dead_owner_sweep(self) -> None:
+        owners = await self.client.store.running_owners()
+        self._dead_owners = _dead_local_owners(owners, self.owner)
+        if self._dead_owners:
+            self.notify()

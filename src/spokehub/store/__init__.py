@@ -1,0 +1,28 @@
+"""Stores: where runs and their ledgers live. ``open_store`` picks the backend from the URL."""
+
+from __future__ import annotations
+
+from spokehub.config import Settings
+from spokehub.errors import ConfigurationError
+from spokehub.store.base import Store
+
+
+def open_store(settings: Settings) -> Store:
+    """Open the store named by ``settings.database_url`` (schema is not migrated here)."""
+    url = settings.database_url
+    if url.startswith(("postgres://", "postgresql://")):
+        raise ConfigurationError(
+            "PostgreSQL is not supported by this version of spokehub yet; use a SQLite path or "
+            "sqlite:///path.db in SPOKEHUB_DATABASE_URL / --db"
+        )
+    if "://" in url and not url.startswith("sqlite://"):
+        scheme = url.split("://", 1)[0]
+        raise ConfigurationError(
+            f"unknown database URL scheme {scheme!r}; use sqlite:///path.db or a plain file path"
+        )
+    from spokehub.store.sqlite import SqliteStore
+
+    return SqliteStore(settings)
+
+
+__all__ = ["Store", "open_store"]

@@ -1,0 +1,213 @@
+"""The Store protocol: the verbs every backend speaks, and the records they exchange.
+
+A backend is one module (``sqlite.py``; ``postgres.py`` next). The contract suite in
+``tests/store_contract.py`` runs against every backend, so a new one only has to pass it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from spokehub.engine.events import Event
+from spokehub.types import JSON, RunStatus
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """A run as stored (the ledger is read separately with ``Store.events``)."""
+
+    id: str
+    workflow: str
+    version: str | None
+    queue: str
+    status: RunStatus
+    priority: int
+    input: dict[str, JSON]
+    input_hash: str
+    result: JSON
+    error: dict[str, Any] | None
+    parent_id: str | None
+    root_id: str
+    created_at: float
+    updated_at: float
+    finished_at: float | None
+    wake_at: float | None
+    waiting_on: dict[str, Any] | None
+    lease_owner: str | None
+    lease_expires: float | None
+    lease_epoch: int
+    cancel_requested: bool
+    wakeups: int
+    recoveries: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "workflow": self.workflow,
+            "version": self.version,
+            "queue": self.queue,
+            "status": self.status.value,
+            "priority": self.priority,
+            "input": self.input,
+            "result": self.result,
+            "error": self.error,
+            "parent_id": self.parent_id,
+            "root_id": self.root_id,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "finished_at": self.finished_at,
+            "wake_at": self.wake_at,
+            "waiting_on": self.waiting_on,
+            "lease_owner": self.lease_owner,
+            "cancel_requested": self.cancel_requested,
+            "recoveries": self.recoveries,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewRun:
+    """A run to create. With ``claim_by`` the creator also takes its lease (embedded runs)."""
+
+    id: str
+    workflow: str
+    version: str | None
+    queue: str
+    input: dict[str, JSON]
+    input_hash: str
+    parent_id: str | None = None
+    root_id: str | None = None
+    priority: int = 0
+    claim_by: str | None = None
+    lease_seconds: float = 30.0
+    events: Sequence[Event] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StartResult:
+    run: RunRecord
+    created: bool
+    epoch: int | None  # set when the caller claimed the new run
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    run: RunRecord
+    epoch: int
+    events: list[Event]
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    status: RunStatus
+    result: JSON = None
+    error: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unload:
+    wake_at: float | None
+    waiting_on: dict[str, Any]
+    wakeups_seen: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Flush:
+    """Everything a run's owner commits in one transaction."""
+
+    run_id: str
+    owner: str
+    epoch: int
+    now: float
+    lease_until: float
+    events: Sequence[Event] = ()
+    consumed: Sequence[int] = ()
+    children: Sequence[NewRun] = ()
+    version: str | None = None
+    finish: Finish | None = None
+    unload: Unload | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FlushResult:
+    cancel_requested: bool
+    wakeups: int
+
+
+@dataclass(frozen=True, slots=True)
+class InboxItem:
+    id: int
+    run_id: str
+    kind: str  # "signal" or "approval"
+    name: str
+    payload: JSON
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PruneStats:
+    runs: int
+    events: int
+    blobs: int
+    bytes_before: int
+    bytes_after: int
+
+
+@dataclass(slots=True)
+class StoreStats:
+    """Counters read from the store itself (benchmarks use ``commits``)."""
+
+    commits: int = 0
+    batches: int = 0
+    operations: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class Store(Protocol):
+    """What the runtime needs from a database. All verbs are coroutines; ``now`` is passed in."""
+
+    url: str
+    stats: StoreStats
+
+    async def migrate(self) -> list[str]: ...
+    async def schema_version(self) -> int: ...
+    async def close(self) -> None: ...
+
+    async def start(self, new: NewRun, now: float) -> StartResult: ...
+    async def claim(
+        self,
+        *,
+        owner: str,
+        queues: Sequence[str],
+        workflows: Sequence[str],
+        limit: int,
+        now: float,
+        lease_seconds: float,
+        root_id: str | None = None,
+        dead_owners: Sequence[str] = (),
+    ) -> list[Claimed]: ...
+    async def flush(self, flush: Flush) -> FlushResult: ...
+    async def renew(self, owner: str, leases: dict[str, int], until: float) -> set[str]: ...
+    async def running_owners(self) -> list[str]: ...
+
+    async def get_run(self, run_id: str) -> RunRecord: ...
+    async def list_runs(
+        self,
+        *,
+        status: RunStatus | None = None,
+        workflow: str | None = None,
+        limit: int = 100,
+    ) -> list[RunRecord]: ...
+    async def get_runs(self, run_ids: Sequence[str]) -> list[RunRecord]: ...
+    async def events(self, run_id: str) -> list[Event]: ...
+    async def inbox(self, run_id: str) -> list[InboxItem]: ...
+    async def next_wake(self, *, queues: Sequence[str], workflows: Sequence[str]) -> float | None: ...
+
+    async def send_signal(self, run_id: str, name: str, payload: JSON, now: float) -> int: ...
+    async def decide_approval(
+        self, run_id: str, name: str | None, decision: dict[str, Any], now: float
+    ) -> str: ...
+    async def request_cancel(self, run_id: str, now: float) -> RunRecord: ...
+    async def insert_run(self, new: NewRun, now: float) -> RunRecord: ...
+    async def prune(self, *, finished_before: float) -> PruneStats: ...

@@ -1,0 +1,172 @@
+"""One thread owns the database connection; callers queue operations and await them.
+
+Whatever has queued up while the previous transaction committed runs in the next one, each
+operation inside its own savepoint. That is group commit: a hundred runs finishing a step at
+the same moment share one fsync, while a lone caller still gets its own commit at once. It
+also means one writer per process, so SQLite never sees two writers from one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+from spokehub.store.base import StoreStats
+
+T = TypeVar("T")
+C = TypeVar("C")
+
+MAX_BATCH = 512
+
+
+class Dialect(Protocol[C]):
+    """What the executor needs to know about a connection."""
+
+    def begin(self, conn: C) -> None: ...
+    def commit(self, conn: C) -> None: ...
+    def rollback(self, conn: C) -> None: ...
+    def savepoint(self, conn: C) -> None: ...
+    def release(self, conn: C) -> None: ...
+    def rollback_to(self, conn: C) -> None: ...
+    def translate(self, exc: Exception) -> Exception: ...
+
+
+@dataclass(slots=True)
+class _Op(Generic[C]):
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    mode: str  # "read", "write" or "alone" (runs outside any transaction, e.g. VACUUM)
+    future: concurrent.futures.Future[Any]
+
+
+_STOP = object()
+
+
+class Executor(Generic[C]):
+    def __init__(self, connect: Callable[[], C], dialect: Dialect[C], name: str) -> None:
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._dialect = dialect
+        self.stats = StoreStats()
+        ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._thread = threading.Thread(
+            target=self._main, args=(connect, ready), name=name, daemon=True
+        )
+        self._closed = False
+        self._thread.start()
+        ready.result()  # re-raises a connection error in the caller
+
+    def submit(self, mode: str, fn: Callable[..., T], *args: Any) -> concurrent.futures.Future[T]:
+        if self._closed:
+            raise RuntimeError("the store is closed")
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._queue.put(_Op(fn, args, mode, future))
+        return future
+
+    async def run(self, mode: str, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.wrap_future(self.submit(mode, fn, *args))
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._queue.put(_STOP)
+            self._thread.join()
+
+    # -- the database thread ----------------------------------------------------------------
+    def _main(self, connect: Callable[[], C], ready: concurrent.futures.Future[None]) -> None:
+        try:
+            conn = connect()
+        except Exception as exc:
+            ready.set_exception(exc)
+            return
+        ready.set_result(None)
+        try:
+            while True:
+                batch, stop = self._take()
+                self._run_batch(conn, batch)
+                if stop:
+                    break
+        finally:
+            close = getattr(conn, "close", None)
+            if close is not None:
+                close()
+
+    def _take(self) -> tuple[list[_Op[C]], bool]:
+        first = self._queue.get()
+        if first is _STOP:
+            return [], True
+        batch = [first]
+        while len(batch) < MAX_BATCH and first.mode != "alone":
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is _STOP:
+                return batch, True
+            if item.mode == "alone":
+                self._queue.put(item)  # keeps it for the next round, on its own
+                break
+            batch.append(item)
+        return batch, False
+
+    def _run_batch(self, conn: C, batch: list[_Op[C]]) -> None:
+        if not batch:
+            return
+        self.stats.batches += 1
+        self.stats.operations += len(batch)
+        if batch[0].mode == "alone" or all(op.mode == "read" for op in batch):
+            for op in batch:
+                self._run_one(conn, op, None)
+            return
+        d = self._dialect
+        try:
+            d.begin(conn)
+        except Exception as exc:
+            error = d.translate(exc)
+            for op in batch:
+                op.future.set_exception(error)
+            return
+        outcomes: list[tuple[_Op[C], bool, Any]] = []
+        for op in batch:
+            outcomes.append(self._in_savepoint(conn, op))
+        try:
+            d.commit(conn)
+        except Exception as exc:
+            error = d.translate(exc)
+            try:
+                d.rollback(conn)
+            except Exception:  # the connection is already out of the transaction
+                pass
+            for op in batch:
+                op.future.set_exception(error)
+            return
+        self.stats.commits += 1
+        for op, ok, value in outcomes:
+            if ok:
+                op.future.set_result(value)
+            else:
+                op.future.set_exception(value)
+
+    def _in_savepoint(self, conn: C, op: _Op[C]) -> tuple[_Op[C], bool, Any]:
+        d = self._dialect
+        d.savepoint(conn)
+        try:
+            value = op.fn(conn, *op.args)
+        except Exception as exc:
+            d.rollback_to(conn)
+            d.release(conn)
+            return op, False, d.translate(exc)
+        d.release(conn)
+        return op, True, value
+
+    def _run_one(self, conn: C, op: _Op[C], _: None) -> None:
+        try:
+            value = op.fn(conn, *op.args)
+        except Exception as exc:
+            op.future.set_exception(self._dialect.translate(exc))
+        else:
+            op.future.set_result(value)
