@@ -130,7 +130,9 @@ class StepFailed(WorkflowError):
     code = "step_failed"
 
     def __init__(self, step: str, error_type: str, message: str, attempts: int) -> None:
-        super().__init__(f"step {step!r} failed after {attempts} attempt(s): {error_type}: {message}")
+        super().__init__(
+            f"step {step!r} failed after {attempts} attempt(s): {error_type}: {message}"
+        )
         self.step = step
         self.error_type = error_type
         self.message = message
@@ -171,7 +173,7 @@ class NonDeterminismError(WorkflowError):
     code = "non_determinism"
 
 
-class Cancelled(BaseException):  # noqa: N818 - it is a signal, not an error
+class Cancelled(BaseException):
     """Delivered into workflow code when its run is cancelled."""
 
     code = "run_cancelled"

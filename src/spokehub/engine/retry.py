@@ -20,8 +20,8 @@ class RetryPolicy:
         non_retryable: exception types that fail the step at once.
 
     Example:
-        >>> RetryPolicy(max_attempts=5, initial_delay=0.5).delay(3, seed="run-1:2")  # doctest: +SKIP
-        2.0...
+        >>> RetryPolicy(max_attempts=5, initial_delay=0.5, jitter=0).delay(3, seed="run-1:2")
+        2.0
     """
 
     max_attempts: int = 3

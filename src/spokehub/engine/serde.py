@@ -20,8 +20,7 @@ from spokehub.errors import SerializationError
 from spokehub.types import JSON
 
 _HINT = (
-    "pass JSON values (dict with str keys, list, str, int, float, bool, None) "
-    "or a pydantic model"
+    "pass JSON values (dict with str keys, list, str, int, float, bool, None) or a pydantic model"
 )
 
 

@@ -289,13 +289,23 @@ class Client:
         self._notify_workers()
 
     async def approve_async(
-        self, run_id: str, *, name: str | None = None, comment: str | None = None, by: str | None = None
+        self,
+        run_id: str,
+        *,
+        name: str | None = None,
+        comment: str | None = None,
+        by: str | None = None,
     ) -> str:
         """Approve the run's pending approval (``name`` when it has several); returns its name."""
         return await self._decide(run_id, name, True, comment, by)
 
     async def reject_async(
-        self, run_id: str, *, name: str | None = None, comment: str | None = None, by: str | None = None
+        self,
+        run_id: str,
+        *,
+        name: str | None = None,
+        comment: str | None = None,
+        by: str | None = None,
     ) -> str:
         return await self._decide(run_id, name, False, comment, by)
 
@@ -383,12 +393,22 @@ class Client:
         _sync(self.send_signal_async(run_id, name, payload))
 
     def approve(
-        self, run_id: str, *, name: str | None = None, comment: str | None = None, by: str | None = None
+        self,
+        run_id: str,
+        *,
+        name: str | None = None,
+        comment: str | None = None,
+        by: str | None = None,
     ) -> str:
         return _sync(self.approve_async(run_id, name=name, comment=comment, by=by))
 
     def reject(
-        self, run_id: str, *, name: str | None = None, comment: str | None = None, by: str | None = None
+        self,
+        run_id: str,
+        *,
+        name: str | None = None,
+        comment: str | None = None,
+        by: str | None = None,
     ) -> str:
         return _sync(self.reject_async(run_id, name=name, comment=comment, by=by))
 
@@ -418,7 +438,9 @@ _RUN_LEVEL = {
 def fork_events(events: Sequence[Event], from_step: int, source_id: str, now: float) -> list[Event]:
     """The ledger of a fork: the source's events of calls before ``from_step``, renumbered."""
     kept: list[Event] = [
-        Event(0, EventKind.RUN_STARTED, now, data={"forked_from": source_id, "from_step": from_step})
+        Event(
+            0, EventKind.RUN_STARTED, now, data={"forked_from": source_id, "from_step": from_step}
+        )
     ]
     for e in events:
         if e.kind is EventKind.RUN_STARTED or e.kind in _RUN_LEVEL:

@@ -248,7 +248,8 @@ def workflow(
     """
 
     def wrap(f: Callable[P, R]) -> Workflow[P, R]:
-        wf = Workflow(_check_function(f, "@workflow"), name=name, version=version, queue=queue)
+        _check_function(f, "@workflow")
+        wf = Workflow(f, name=name, version=version, queue=queue)
         REGISTRY.add_workflow(wf)
         return wf
 
@@ -290,8 +291,9 @@ def step(
     """
 
     def wrap(f: Callable[P, R]) -> StepDefinition[P, R]:
+        _check_function(f, "@step")
         st = StepDefinition(
-            _check_function(f, "@step"),
+            f,
             name=name,
             retry=retry,
             timeout=timeout,

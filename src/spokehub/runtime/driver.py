@@ -159,22 +159,15 @@ class RunDriver:
             await self._finish(False, exc)
             return
         scope = inst.scope
-        replay = scope.replay
         while True:
             inst.advance()
+            if scope.fatal is None:
+                for call in scope.take_new():
+                    self._on_new_call(call)
+                self._feed_replay(scope)
             if scope.fatal is not None:
                 await self._fail_fatal(scope.fatal)
                 return
-            for call in scope.take_new():
-                self._on_new_call(call)
-            if replay.pending:
-                event = replay.pending[0]
-                if event.seq is not None and event.seq not in scope.calls:
-                    await self._fail_fatal(replay.stuck(set(scope.calls)))
-                    return
-                replay.pending.popleft()
-                self._deliver_recorded(scope, event)
-                continue
             if self.ready:
                 while self.ready:
                     call, event = self.ready.popleft()
@@ -194,6 +187,24 @@ class RunDriver:
             return
         ok, value = inst.outcome()
         await self._finish(ok, value)
+
+    def _feed_replay(self, scope: Scope) -> None:
+        """Queue the next recorded resolution; it must belong to a call the code has made."""
+        replay = scope.replay
+        if not replay.pending:
+            return
+        event = replay.pending[0]
+        if event.kind is not EventKind.CANCEL_REQUESTED:
+            assert event.seq is not None
+            if event.seq not in scope.calls:
+                scope.fatal = replay.stuck(set(scope.calls))
+                return
+        replay.pending.popleft()
+        if event.seq is None:  # a cancellation
+            self._cancel_waits(scope)
+            return
+        self.waits.pop(event.seq, None)
+        self.ready.append((scope.calls[event.seq], event))
 
     # -- calls ------------------------------------------------------------------------------
     def _on_new_call(self, call: Call) -> None:
@@ -354,7 +365,9 @@ class RunDriver:
         due = self._next_due()
         horizon = None if due is None else max(0.0, due - self.clock.now())
         if self.steps:
-            timeout = horizon if horizon is not None and horizon <= self.worker.inline_wait else None
+            timeout = (
+                horizon if horizon is not None and horizon <= self.worker.inline_wait else None
+            )
             done, _ = await asyncio.wait(
                 self.steps, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
             )
@@ -497,15 +510,6 @@ class RunDriver:
         )
 
     # -- delivering results into workflow code ------------------------------------------------
-    def _deliver_recorded(self, scope: Scope, event: Event) -> None:
-        if event.kind is EventKind.CANCEL_REQUESTED:
-            self._cancel_waits(scope)
-            return
-        assert event.seq is not None
-        call = scope.calls[event.seq]
-        self.waits.pop(event.seq, None)
-        self._deliver(call, event)
-
     def _deliver(self, call: Call, event: Event) -> None:
         waiter = call.waiter
         if waiter.done():
@@ -525,7 +529,9 @@ class RunDriver:
             return spec.step.codec.decode_result(d["result"])
         if kind is EventKind.STEP_FAILED:
             err = d.get("error", {})
-            raise StepFailed(call.name, err.get("type", "Error"), err.get("message", ""), d["attempts"])
+            raise StepFailed(
+                call.name, err.get("type", "Error"), err.get("message", ""), d["attempts"]
+            )
         if kind is EventKind.TIMER_FIRED:
             return None
         if kind is EventKind.SIGNAL_RECEIVED:
@@ -567,7 +573,7 @@ class RunDriver:
                 await self.commit(finish=Finish(RunStatus.COMPLETED, result=result))
                 return
         cancelled = isinstance(value, Cancelled) or (self.cancel_requested and self._cancel_seen())
-        reason = {
+        reason: dict[str, Any] = {
             "status": (RunStatus.CANCELLED if cancelled else RunStatus.FAILED).value,
             "error": _error(value, with_traceback=not cancelled),
         }
@@ -619,7 +625,11 @@ class RunDriver:
         name = event.data["name"]
         st = REGISTRY.steps.get(name)
         if st is None or st.compensate is None:
-            return False, 0, {"type": "NotRegistered", "message": f"step {name!r} is not registered"}
+            return (
+                False,
+                0,
+                {"type": "NotRegistered", "message": f"step {name!r} is not registered"},
+            )
         args, kwargs = st.codec.call_args(event.data.get("args", {}))
         result = st.codec.decode_result(event.data.get("result"))
         undo = st.compensate
@@ -638,7 +648,12 @@ class RunDriver:
             try:
                 await asyncio.create_task(
                     run_attempt(
-                        undo, [result, *args], kwargs, is_async=is_async, timeout=st.timeout, ctx=ctx
+                        undo,
+                        [result, *args],
+                        kwargs,
+                        is_async=is_async,
+                        timeout=st.timeout,
+                        ctx=ctx,
                     )
                 )
                 return True, attempt, None

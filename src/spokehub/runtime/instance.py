@@ -27,7 +27,7 @@ class AsyncInstance:
         scope: Scope,
         wctx: WorkflowContext,
     ) -> None:
-        self.loop = WorkflowLoop()
+        self.loop = WorkflowLoop()  # type: ignore[abstract]  # implements what tasks use
         self.scope = scope
         scope.make_waiter = self.loop.create_future
         ctx = contextvars.copy_context()

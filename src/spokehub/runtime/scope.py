@@ -19,7 +19,7 @@ from spokehub.engine.history import CallRecord, Replay
 from spokehub.errors import Cancelled, NonDeterminismError
 
 
-class Unload(BaseException):  # noqa: N818 - control flow, never seen by users
+class Unload(BaseException):
     """Raised into workflow code that keeps calling after its run was unloaded."""
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import os
 import secrets
 import socket
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from spokehub.errors import StoreError
 from spokehub.runtime.definitions import DEFAULT_QUEUE, REGISTRY
@@ -93,7 +95,9 @@ class Worker:
         self._stopping = True
         self.notify()
 
-    async def run(self, *, until_idle: bool = False, until: Callable[[], bool] | None = None) -> None:
+    async def run(
+        self, *, until_idle: bool = False, until: Callable[[], bool] | None = None
+    ) -> None:
         """Claim and execute runs until ``stop()`` (or until idle, or until ``until()``)."""
         await self.client.ensure_schema()
         self._wake = asyncio.Event()
@@ -108,14 +112,12 @@ class Worker:
                     continue
                 if until_idle and not self.active:
                     return
-                waits: list[asyncio.Future[object]] = [
-                    asyncio.ensure_future(self._wake.wait()),
-                    *(task for _, task in self.active.values()),
-                ]
+                wake = asyncio.ensure_future(self._wake.wait())
+                waits: set[asyncio.Future[Any]] = {wake, *(t for _, t in self.active.values())}
                 await asyncio.wait(
                     waits, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED
                 )
-                waits[0].cancel()
+                wake.cancel()
         finally:
             heartbeat.cancel()
             self.client._workers.discard(self)
@@ -129,10 +131,8 @@ class Worker:
             task.cancel()
         await asyncio.gather(*(t for _, t in self.active.values()), return_exceptions=True)
         self.active.clear()
-        try:  # let other workers take these runs now instead of after the lease
+        with contextlib.suppress(StoreError):  # others may take these runs now, not after the lease
             await self.client.store.renew(self.owner, leases, 0.0)
-        except StoreError:
-            pass
 
     async def _claim(self) -> bool:
         slots = self.concurrency - len(self.active)
@@ -155,7 +155,7 @@ class Worker:
             driver = RunDriver(self, c)
             task = asyncio.create_task(driver.execute(), name=f"run:{c.run.id}")
             self.active[c.run.id] = (driver, task)
-            task.add_done_callback(lambda t, rid=c.run.id: self._done(rid, t))
+            task.add_done_callback(functools.partial(self._done, c.run.id))
         return bool(claimed)
 
     def _done(self, run_id: str, task: asyncio.Task[None]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import queue
 import threading
 from collections.abc import Callable
@@ -24,7 +25,7 @@ C = TypeVar("C")
 MAX_BATCH = 512
 
 
-class Dialect(Protocol[C]):
+class Dialect(Protocol[C]):  # type: ignore[misc]  # C is used in and out, so it stays invariant
     """What the executor needs to know about a connection."""
 
     def begin(self, conn: C) -> None: ...
@@ -137,10 +138,8 @@ class Executor(Generic[C]):
             d.commit(conn)
         except Exception as exc:
             error = d.translate(exc)
-            try:
+            with contextlib.suppress(Exception):  # may already be out of the transaction
                 d.rollback(conn)
-            except Exception:  # the connection is already out of the transaction
-                pass
             for op in batch:
                 op.future.set_exception(error)
             return

@@ -222,9 +222,7 @@ class SqliteStore:
     def _size(self) -> int:
         if self.path == ":memory:":
             return 0
-        return sum(
-            os.path.getsize(p) for p in (self.path, self.path + "-wal") if os.path.exists(p)
-        )
+        return sum(os.path.getsize(p) for p in (self.path, self.path + "-wal") if os.path.exists(p))
 
     # -- operations (run on the database thread) --------------------------------------------
     def _payload(self, conn: sqlite3.Connection, value: JSON) -> tuple[str | None, str | None]:
@@ -487,9 +485,7 @@ class SqliteStore:
         return self._get_run(conn, run_id)
 
     def _get_run(self, conn: sqlite3.Connection, run_id: str) -> RunRecord:
-        row = conn.execute(
-            f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)
-        ).fetchone()
+        row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             raise RunNotFound(run_id)
         return _run_record(conn, row)
@@ -629,13 +625,12 @@ def _inbox(conn: sqlite3.Connection, run_id: str) -> list[InboxItem]:
     return [InboxItem(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in rows]
 
 
-def _renew(
-    conn: sqlite3.Connection, owner: str, leases: dict[str, int], until: float
-) -> set[str]:
+def _renew(conn: sqlite3.Connection, owner: str, leases: dict[str, int], until: float) -> set[str]:
     lost = set()
     for run_id, epoch in leases.items():
         cur = conn.execute(
-            "UPDATE runs SET lease_expires = ? WHERE id = ? AND lease_owner = ? AND lease_epoch = ?",
+            "UPDATE runs SET lease_expires = ? "
+            "WHERE id = ? AND lease_owner = ? AND lease_epoch = ?",
             (until, run_id, owner, epoch),
         )
         if cur.rowcount != 1:
