@@ -1,0 +1,251 @@
+"""The contract every Store backend passes. A backend's test module subclasses StoreContract
+and provides a ``store`` fixture (a migrated, empty store)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import pytest
+
+from spokehub.engine.events import Event, EventKind
+from spokehub.errors import InvalidRunState, LeaseLost, RunIdConflict, RunNotFound
+from spokehub.store.base import Finish, Flush, NewRun, Store, Unload
+from spokehub.types import RunStatus
+
+T = TypeVar("T")
+NOW = 1_000.0
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def new_run(run_id: str = "r1", **kw: Any) -> NewRun:
+    fields: dict[str, Any] = {
+        "id": run_id,
+        "workflow": "wf",
+        "version": "v1",
+        "queue": "default",
+        "input": {"x": 1},
+        "input_hash": "h1",
+    }
+    fields.update(kw)
+    return NewRun(**fields)
+
+
+def claim(store: Store, owner: str = "w1", now: float = NOW, **kw: Any) -> list[Any]:
+    args: dict[str, Any] = {
+        "owner": owner,
+        "queues": ["default"],
+        "workflows": ["wf"],
+        "limit": 10,
+        "now": now,
+        "lease_seconds": 30,
+    }
+    args.update(kw)
+    return run(store.claim(**args))
+
+
+def flush(store: Store, run_id: str, owner: str, epoch: int, **kw: Any) -> Any:
+    return run(
+        store.flush(
+            Flush(run_id=run_id, owner=owner, epoch=epoch, now=NOW, lease_until=NOW + 30, **kw)
+        )
+    )
+
+
+class StoreContract:
+    def test_start_is_idempotent_and_conflicts_on_other_input(self, store: Store) -> None:
+        first = run(store.start(new_run(), NOW))
+        assert first.created
+        assert first.run.status is RunStatus.PENDING
+        again = run(store.start(new_run(), NOW + 1))
+        assert not again.created
+        assert again.run.created_at == NOW
+        with pytest.raises(RunIdConflict, match="input"):
+            run(store.start(new_run(input_hash="other"), NOW))
+        with pytest.raises(RunIdConflict, match="workflow"):
+            run(store.start(new_run(workflow="other"), NOW))
+        events = run(store.events("r1"))
+        assert [e.kind for e in events] == [EventKind.RUN_STARTED]
+
+    def test_start_can_claim_for_the_caller(self, store: Store) -> None:
+        started = run(store.start(new_run(claim_by="me"), NOW))
+        assert started.epoch == 1
+        assert started.run.status is RunStatus.RUNNING
+        assert started.run.lease_owner == "me"
+        assert claim(store, "other") == []
+
+    def test_claim_takes_pending_due_and_expired_runs_only(self, store: Store) -> None:
+        for rid in ("a", "b", "c"):
+            run(store.start(new_run(rid, input_hash=rid), NOW))
+        run(store.start(new_run("q", queue="other"), NOW))
+        run(store.start(new_run("u", workflow="unknown"), NOW))
+        claimed = claim(store, "w1")
+        assert sorted(c.run.id for c in claimed) == ["a", "b", "c"]
+        assert all(c.epoch == 1 and c.run.status is RunStatus.RUNNING for c in claimed)
+        assert claim(store, "w2") == []
+        # lease ran out: another worker takes over, with a higher epoch and a recovery count
+        taken = claim(store, "w2", now=NOW + 31)
+        assert sorted(c.run.id for c in taken) == ["a", "b", "c"]
+        assert all(c.epoch == 2 and c.run.recoveries == 1 for c in taken)
+
+    def test_claim_takes_runs_of_dead_owners_at_once(self, store: Store) -> None:
+        run(store.start(new_run(), NOW))
+        claim(store, "dead")
+        assert claim(store, "w2") == []
+        assert run(store.running_owners()) == ["dead"]
+        assert [c.run.id for c in claim(store, "w2", dead_owners=["dead"])] == ["r1"]
+
+    def test_claim_respects_priority_and_limit_and_root(self, store: Store) -> None:
+        run(store.start(new_run("low", input_hash="1"), NOW))
+        run(store.start(new_run("high", input_hash="2", priority=5), NOW + 1))
+        run(store.start(new_run("other-root", input_hash="3"), NOW))
+        assert [c.run.id for c in claim(store, limit=1, root_id="high")] == ["high"]
+        assert [c.run.id for c in claim(store, limit=1)] == ["low"]
+
+    def test_flush_is_fenced_by_lease_epoch(self, store: Store) -> None:
+        run(store.start(new_run(), NOW))
+        (c,) = claim(store, "w1")
+        ev = Event(1, EventKind.TIMER_SET, NOW, 1, {"name": "sleep", "due": NOW + 5})
+        result = flush(store, "r1", "w1", c.epoch, events=[ev])
+        assert result.cancel_requested is False
+        (c2,) = claim(store, "w2", now=NOW + 100)
+        with pytest.raises(LeaseLost):
+            flush(store, "r1", "w1", c.epoch, events=[Event(2, EventKind.TIMER_FIRED, NOW, 1)])
+        assert [e.kind for e in run(store.events("r1"))][-1] is EventKind.TIMER_SET
+        flush(store, "r1", "w2", c2.epoch, events=[Event(2, EventKind.TIMER_FIRED, NOW, 1)])
+
+    def test_unload_sets_wake_time_unless_woken_meanwhile(self, store: Store) -> None:
+        run(store.start(new_run("a", input_hash="a"), NOW))
+        run(store.start(new_run("b", input_hash="b"), NOW))
+        by_id = {c.run.id: c for c in claim(store)}
+        run(store.send_signal("b", "go", {"n": 1}, NOW))  # arrives while b is loaded
+        for rid, c in by_id.items():
+            flush(
+                store,
+                rid,
+                "w1",
+                c.epoch,
+                unload=Unload(wake_at=NOW + 60, waiting_on={}, wakeups_seen=c.run.wakeups),
+            )
+        a, b = run(store.get_run("a")), run(store.get_run("b"))
+        assert a.status is RunStatus.WAITING
+        assert a.wake_at == NOW + 60
+        assert b.wake_at == NOW  # the signal it has not seen yet wakes it at once
+        assert [c.run.id for c in claim(store, now=NOW + 1)] == ["b"]
+        assert run(store.next_wake(queues=["default"], workflows=["wf"])) == NOW + 60
+
+    def test_inbox_items_are_consumed_once(self, store: Store) -> None:
+        run(store.start(new_run(), NOW))
+        item = run(store.send_signal("r1", "go", {"n": 1}, NOW))
+        (c,) = claim(store)
+        inbox = run(store.inbox("r1"))
+        assert [(i.id, i.name, i.payload) for i in inbox] == [(item, "go", {"n": 1})]
+        flush(store, "r1", "w1", c.epoch, consumed=[item])
+        assert run(store.inbox("r1")) == []
+        with pytest.raises(LeaseLost):
+            flush(store, "r1", "w1", c.epoch, consumed=[item])
+
+    def test_finish_wakes_the_parent_and_stores_result(self, store: Store) -> None:
+        run(store.start(new_run("parent", claim_by="w1"), NOW))
+        child = new_run("parent.1", parent_id="parent", root_id="parent", input_hash="c")
+        flush(
+            store,
+            "parent",
+            "w1",
+            1,
+            children=[child],
+            unload=Unload(wake_at=None, waiting_on={"child": []}, wakeups_seen=0),
+        )
+        assert run(store.get_run("parent")).wake_at is None
+        (c,) = claim(store)
+        assert c.run.id == "parent.1"
+        assert c.run.root_id == "parent"
+        big = {"blob": "x" * 100_000}
+        flush(store, "parent.1", "w1", c.epoch, finish=Finish(RunStatus.COMPLETED, result=big))
+        done = run(store.get_run("parent.1"))
+        assert done.status is RunStatus.COMPLETED
+        assert done.result == big
+        assert done.finished_at == NOW
+        assert done.lease_owner is None
+        assert run(store.get_run("parent")).wake_at == NOW
+
+    def test_cancel_pending_ends_it_and_running_asks_it(self, store: Store) -> None:
+        run(store.start(new_run("p", input_hash="p"), NOW))
+        cancelled = run(store.request_cancel("p", NOW))
+        assert cancelled.status is RunStatus.CANCELLED
+        with pytest.raises(InvalidRunState):
+            run(store.request_cancel("p", NOW))
+        run(store.start(new_run("r", input_hash="r", claim_by="w1"), NOW))
+        asked = run(store.request_cancel("r", NOW))
+        assert asked.status is RunStatus.RUNNING
+        assert asked.cancel_requested
+        assert flush(store, "r", "w1", 1).cancel_requested is True
+        with pytest.raises(RunNotFound):
+            run(store.request_cancel("missing", NOW))
+
+    def test_approval_decisions_need_a_pending_request(self, store: Store) -> None:
+        run(store.start(new_run(claim_by="w1"), NOW))
+        with pytest.raises(InvalidRunState, match="not waiting"):
+            run(store.decide_approval("r1", None, {"approved": True}, NOW))
+        req = [
+            Event(1, EventKind.APPROVAL_REQUESTED, NOW, 1, {"name": "a"}),
+            Event(2, EventKind.APPROVAL_REQUESTED, NOW, 2, {"name": "b"}),
+        ]
+        flush(store, "r1", "w1", 1, events=req)
+        with pytest.raises(InvalidRunState, match="several"):
+            run(store.decide_approval("r1", None, {"approved": True}, NOW))
+        assert run(store.decide_approval("r1", "a", {"approved": True}, NOW)) == "a"
+        assert run(store.decide_approval("r1", None, {"approved": False}, NOW)) == "b"
+        with pytest.raises(InvalidRunState):
+            run(store.decide_approval("r1", "a", {"approved": True}, NOW))
+
+    def test_renew_reports_lost_leases(self, store: Store) -> None:
+        run(store.start(new_run(claim_by="w1"), NOW))
+        assert run(store.renew("w1", {"r1": 1}, NOW + 60)) == set()
+        assert run(store.renew("w1", {"r1": 7}, NOW + 60)) == {"r1"}
+        assert run(store.get_run("r1")).lease_expires == NOW + 60
+
+    def test_list_and_get(self, store: Store) -> None:
+        run(store.start(new_run("a", input_hash="a"), NOW))
+        run(store.start(new_run("b", input_hash="b", workflow="other"), NOW + 1))
+        assert [r.id for r in run(store.list_runs())] == ["b", "a"]
+        assert [r.id for r in run(store.list_runs(workflow="wf"))] == ["a"]
+        assert [r.id for r in run(store.list_runs(status=RunStatus.COMPLETED))] == []
+        assert {r.id for r in run(store.get_runs(["a", "b", "zz"]))} == {"a", "b"}
+        with pytest.raises(RunNotFound):
+            run(store.get_run("zz"))
+        with pytest.raises(RunNotFound):
+            run(store.events("zz"))
+
+    def test_prune_deletes_old_finished_runs_only(self, store: Store) -> None:
+        big = {"x": "y" * 50_000}
+        for rid, h in (("old", "1"), ("new", "2"), ("live", "3")):
+            run(store.start(new_run(rid, input_hash=h, input=big), NOW))
+        claimed = {c.run.id: c for c in claim(store)}
+        flush(store, "old", "w1", claimed["old"].epoch, finish=Finish(RunStatus.COMPLETED))
+        run(
+            store.flush(
+                Flush(
+                    run_id="new",
+                    owner="w1",
+                    epoch=claimed["new"].epoch,
+                    now=NOW + 500,
+                    lease_until=NOW + 530,
+                    finish=Finish(RunStatus.FAILED, error={"type": "X"}),
+                )
+            )
+        )
+        stats = run(store.prune(finished_before=NOW + 100))
+        assert (stats.runs, stats.events) == (1, 1)
+        assert {r.id for r in run(store.list_runs())} == {"new", "live"}
+        assert run(store.get_run("live")).input == big  # shared blob kept for the others
+
+    def test_migrate_is_idempotent(self, store: Store) -> None:
+        version = run(store.schema_version())
+        assert version >= 1
+        assert run(store.migrate()) == []
+        assert run(store.schema_version()) == version
