@@ -10,6 +10,7 @@ same numbering even though the branches finished in a racy order the first time.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from spokehub.engine.events import RESOLUTIONS, CallKind, Event, EventKind
@@ -127,3 +128,27 @@ class Replay:
 
     def unconsumed_calls(self, called: set[int]) -> list[int]:
         return sorted(set(self.history.calls) - called)
+
+
+_RUN_LEVEL = {
+    EventKind.RUN_FINISHED,
+    EventKind.COMPENSATION_STARTED,
+    EventKind.COMPENSATION_RAN,
+    EventKind.CANCEL_REQUESTED,
+}
+
+
+def fork_events(events: Sequence[Event], from_step: int, source_id: str, now: float) -> list[Event]:
+    """The ledger of a fork: the source's events of calls before ``from_step``, renumbered."""
+    kept: list[Event] = [
+        Event(
+            0, EventKind.RUN_STARTED, now, data={"forked_from": source_id, "from_step": from_step}
+        )
+    ]
+    for e in events:
+        if e.kind is EventKind.RUN_STARTED or e.kind in _RUN_LEVEL:
+            continue
+        if e.seq is not None and e.seq >= from_step:
+            continue
+        kept.append(Event(len(kept), e.kind, e.at, e.seq, e.data, e.v))
+    return kept

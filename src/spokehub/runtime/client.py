@@ -11,11 +11,12 @@ import hashlib
 import secrets
 import time
 import weakref
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from spokehub.config import Settings
-from spokehub.engine.events import Event, EventKind
+from spokehub.engine.events import Event
+from spokehub.engine.history import fork_events
 from spokehub.engine.serde import canonical, to_json
 from spokehub.errors import (
     InvalidRunState,
@@ -425,27 +426,3 @@ class Client:
 def _check_workflow(wf: object) -> None:
     if not isinstance(wf, Workflow):
         raise TypeError(f"expected a @workflow function, got {wf!r}")
-
-
-_RUN_LEVEL = {
-    EventKind.RUN_FINISHED,
-    EventKind.COMPENSATION_STARTED,
-    EventKind.COMPENSATION_RAN,
-    EventKind.CANCEL_REQUESTED,
-}
-
-
-def fork_events(events: Sequence[Event], from_step: int, source_id: str, now: float) -> list[Event]:
-    """The ledger of a fork: the source's events of calls before ``from_step``, renumbered."""
-    kept: list[Event] = [
-        Event(
-            0, EventKind.RUN_STARTED, now, data={"forked_from": source_id, "from_step": from_step}
-        )
-    ]
-    for e in events:
-        if e.kind is EventKind.RUN_STARTED or e.kind in _RUN_LEVEL:
-            continue
-        if e.seq is not None and e.seq >= from_step:
-            continue
-        kept.append(Event(len(kept), e.kind, e.at, e.seq, e.data, e.v))
-    return kept
