@@ -39,7 +39,7 @@ def test_retry_decisions() -> None:
     assert not p.retries(ValueError(), 3)
     assert not p.retries(KeyError(), 1)
     for bad in ({"max_attempts": 0}, {"multiplier": 0.5}, {"jitter": 2}, {"initial_delay": -1}):
-        with pytest.raises(ValueError, match="must|fraction"):
+        with pytest.raises(ValueError, match=r"must|fraction"):
             RetryPolicy(**bad)  # type: ignore[arg-type]
 
 
