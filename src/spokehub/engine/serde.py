@@ -77,17 +77,30 @@ class Codec:
             for p in self.signature.parameters.values()
         )
         self.result_adapter = _adapter(hints.get("return"))
+        # A fast path for the common call: positional arguments of plain parameters.
+        plain = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        params = list(self.signature.parameters.values())
+        self._plain = tuple(p.name for p in params) if all(p.kind is plain for p in params) else ()
+        self._required = sum(1 for p in params if p.default is inspect.Parameter.empty)
+        if not self._plain:
+            self._required = 1 << 30  # never take the fast path
 
     def bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, JSON]:
         """Match call arguments to parameters and encode them as a JSON object."""
+        if not kwargs and self._required <= len(args) <= len(self._plain):
+            arguments: Mapping[str, Any] = dict(zip(self._plain, args, strict=False))
+        else:
+            try:
+                arguments = self.signature.bind(*args, **kwargs).arguments
+            except TypeError as exc:
+                raise SerializationError(f"{self.what}: {exc}") from None
         try:
-            bound = self.signature.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise SerializationError(f"{self.what}: {exc}") from None
-        out: dict[str, JSON] = {}
-        for name, value in bound.arguments.items():
-            out[name] = to_json(value, what=f"{self.what}: argument {name!r}")
-        return out
+            data: dict[str, JSON] = to_json(arguments)
+        except SerializationError:  # find the argument at fault, to name it
+            for name, value in arguments.items():
+                to_json(value, what=f"{self.what}: argument {name!r}")
+            raise
+        return data
 
     def validate_input(self, data: Mapping[str, JSON]) -> dict[str, JSON]:
         """Check a JSON object of keyword arguments against the signature (CLI and HTTP input)."""

@@ -15,7 +15,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from spokehub.config import Settings
-from spokehub.engine.events import Event
+from spokehub.engine.events import Event, EventKind
 from spokehub.engine.history import fork_events
 from spokehub.engine.serde import canonical, to_json
 from spokehub.errors import (
@@ -28,7 +28,7 @@ from spokehub.errors import (
 from spokehub.runtime.clock import Clock, SystemClock
 from spokehub.runtime.definitions import REGISTRY, Workflow
 from spokehub.store import open_store
-from spokehub.store.base import NewRun, RunRecord, Store
+from spokehub.store.base import Claimed, NewRun, RunRecord, StartResult, Store
 from spokehub.types import JSON, RunStatus
 
 if TYPE_CHECKING:
@@ -187,8 +187,8 @@ class Client:
         """
         _check_workflow(wf)
         data = wf.codec.bind(args, kwargs)
-        run = await self._start(wf, data, claim_by=None)
-        return RunHandle(self, run.id, wf)
+        result = await self._start(wf, data, claim_by=None)
+        return RunHandle(self, result.run.id, wf)
 
     async def start_input_async(
         self, wf: Workflow[..., Any], data: dict[str, JSON], *, run_id: str | None = None
@@ -196,15 +196,25 @@ class Client:
         """Start from a JSON object of keyword arguments (the CLI's and HTTP API's form)."""
         _check_workflow(wf)
         data = wf.codec.validate_input(data)
-        run = await self._start(wf.options(run_id=run_id) if run_id else wf, data, claim_by=None)
-        return RunHandle(self, run.id, wf)
+        result = await self._start(wf, data, claim_by=None, run_id=run_id)
+        return RunHandle(self, result.run.id, wf)
 
     async def _start(
-        self, wf: Workflow[..., Any], data: dict[str, JSON], *, claim_by: str | None
-    ) -> RunRecord:
+        self,
+        wf: Workflow[..., Any],
+        data: dict[str, JSON],
+        *,
+        claim_by: str | None,
+        run_id: str | None = None,
+    ) -> StartResult:
         await self.ensure_schema()
+        now = self.clock.now()
+        new_id = run_id or wf.run_id or secrets.token_hex(8)
+        started = Event(
+            0, EventKind.RUN_STARTED, now, data={"workflow": wf.name, "queue": wf.queue}
+        )
         new = NewRun(
-            id=wf.run_id or secrets.token_hex(8),
+            id=new_id,
             workflow=wf.name,
             version=wf.version,
             queue=wf.queue,
@@ -213,11 +223,12 @@ class Client:
             priority=wf.priority,
             claim_by=claim_by,
             lease_seconds=self.settings.lease_seconds,
+            events=(started,),
         )
-        result = await self.store.start(new, self.clock.now())
+        result = await self.store.start(new, now)
         if result.created:
             self._notify_workers()
-        return result.run
+        return result
 
     @overload
     async def run_async(
@@ -226,9 +237,21 @@ class Client:
     @overload
     async def run_async(self, wf: Workflow[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T: ...
     async def run_async(self, wf: Workflow[P, Any], /, *args: P.args, **kwargs: P.kwargs) -> Any:
-        """Start a run and execute it here, in this process, to its end; return its result."""
-        handle = await self.start_async(wf, *args, **kwargs)
-        await self.execute_async(handle.id)
+        """Start a run and execute it here, in this process, to its end; return its result.
+
+        Starting and claiming the new run share one commit, and no separate worker is needed.
+        """
+        from spokehub.runtime.worker import Worker
+
+        _check_workflow(wf)
+        data = wf.codec.bind(args, kwargs)
+        run_id = wf.run_id or secrets.token_hex(8)
+        worker = Worker(self, queues=[wf.queue], root_id=run_id)
+        result = await self._start(wf, data, claim_by=worker.owner, run_id=run_id)
+        handle: RunHandle[Any] = RunHandle(self, run_id, wf)
+        if result.created and result.epoch is not None:
+            worker.adopt(Claimed(result.run, result.epoch, list(result.events)))
+        await self._drive(worker, run_id, until_waiting=False)
         return await handle.result_async()
 
     async def execute_async(self, run_id: str, *, until_waiting: bool = False) -> RunRecord:
@@ -241,25 +264,21 @@ class Client:
 
         run = await self.get_run_async(run_id)
         worker = Worker(self, queues=[run.queue], root_id=run.root_id)
-        finished = False
+        return await self._drive(worker, run_id, until_waiting=until_waiting)
 
-        async def watch() -> None:
-            nonlocal finished
-            while True:
-                current = await self.get_run_async(run_id)
-                external = current.status is RunStatus.WAITING and current.wake_at is None
-                if current.status.finished or (until_waiting and external):
-                    finished = True
-                    worker.stop()
-                    return
-                await asyncio.sleep(0.02 if not worker.active else 0.05)
+    async def _drive(self, worker: Worker, run_id: str, *, until_waiting: bool) -> RunRecord:
+        state: dict[str, RunRecord] = {}
 
-        watcher = asyncio.create_task(watch())
-        try:
-            await worker.run(until=lambda: finished)
-        finally:
-            watcher.cancel()
-        return await self.get_run_async(run_id)
+        def should_stop(current: RunRecord) -> bool:
+            external = current.status is RunStatus.WAITING and current.wake_at is None
+            return current.status.finished or (until_waiting and external)
+
+        async def check() -> bool:
+            state["run"] = current = await self.get_run_async(run_id)
+            return should_stop(current)
+
+        await worker.run(until_async=check, watch=run_id)
+        return state.get("run") or await self.get_run_async(run_id)
 
     # -- steering runs ----------------------------------------------------------------------
     def handle(self, run_id: str) -> RunHandle[Any]:

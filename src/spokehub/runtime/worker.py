@@ -9,12 +9,13 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from spokehub.errors import StoreError
 from spokehub.runtime.definitions import DEFAULT_QUEUE, REGISTRY
 from spokehub.runtime.driver import RunDriver
+from spokehub.store.base import Claimed
 
 if TYPE_CHECKING:
     from spokehub.runtime.client import Client
@@ -85,6 +86,8 @@ class Worker:
         self._stopping = False
         self._dead_owners: list[str] = []
         self.completed_activations = 0
+        self._watch: str | None = None
+        self._watched_done = False
 
     def notify(self) -> None:
         """Something changed (a run started, a signal arrived): look for work now."""
@@ -95,29 +98,51 @@ class Worker:
         self._stopping = True
         self.notify()
 
+    def adopt(self, claimed: Claimed) -> None:
+        """Drive a run this worker's owner name has already claimed (e.g. at start)."""
+        driver = RunDriver(self, claimed)
+        task = asyncio.create_task(driver.execute(), name=f"run:{claimed.run.id}")
+        self.active[claimed.run.id] = (driver, task)
+        task.add_done_callback(functools.partial(self._done, claimed.run.id))
+
     async def run(
-        self, *, until_idle: bool = False, until: Callable[[], bool] | None = None
+        self,
+        *,
+        until_idle: bool = False,
+        until_async: Callable[[], Awaitable[bool]] | None = None,
+        watch: str | None = None,
     ) -> None:
-        """Claim and execute runs until ``stop()`` (or until idle, or until ``until()``)."""
+        """Claim and execute runs until ``stop()``, or until idle (burst mode).
+
+        With ``until_async`` the worker stops once it returns True; it is asked at start, after
+        each activation of run ``watch`` ends, and at every poll interval.
+        """
         await self.client.ensure_schema()
         self._wake = asyncio.Event()
+        self._watch = watch
         self.client._workers.add(self)
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
             await self._dead_owner_sweep()
-            while not self._stopping and not (until is not None and until()):
+            if until_async is not None and not self.active and await until_async():
+                return
+            while not self._stopping:
                 self._wake.clear()
-                claimed = await self._claim()
-                if claimed:
+                if await self._claim():
                     continue
                 if until_idle and not self.active:
                     return
                 wake = asyncio.ensure_future(self._wake.wait())
                 waits: set[asyncio.Future[Any]] = {wake, *(t for _, t in self.active.values())}
-                await asyncio.wait(
+                _, pending = await asyncio.wait(
                     waits, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED
                 )
                 wake.cancel()
+                polled = wake in pending and len(pending) == len(waits)
+                if until_async is not None and (self._watched_done or polled):
+                    self._watched_done = False
+                    if await until_async():
+                        return
         finally:
             heartbeat.cancel()
             self.client._workers.discard(self)
@@ -152,10 +177,7 @@ class Worker:
             dead_owners=self._dead_owners,
         )
         for c in claimed:
-            driver = RunDriver(self, c)
-            task = asyncio.create_task(driver.execute(), name=f"run:{c.run.id}")
-            self.active[c.run.id] = (driver, task)
-            task.add_done_callback(functools.partial(self._done, c.run.id))
+            self.adopt(c)
         return bool(claimed)
 
     def _done(self, run_id: str, task: asyncio.Task[None]) -> None:
@@ -163,6 +185,8 @@ class Worker:
         if entry is not None and entry[1] is task:
             del self.active[run_id]
         self.completed_activations += 1
+        if self._watch is None or run_id == self._watch:
+            self._watched_done = True
         if not task.cancelled() and task.exception() is not None:
             log.error("run %s: driver crashed", run_id, exc_info=task.exception())
         self.notify()

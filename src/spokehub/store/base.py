@@ -89,6 +89,7 @@ class StartResult:
     run: RunRecord
     created: bool
     epoch: int | None  # set when the caller claimed the new run
+    events: Sequence[Event] = ()  # the ledger written with a new run
 
 
 @dataclass(frozen=True, slots=True)

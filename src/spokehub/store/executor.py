@@ -35,6 +35,9 @@ class Dialect(Protocol[C]):  # type: ignore[misc]  # C is used in and out, so it
     def release(self, conn: C) -> None: ...
     def rollback_to(self, conn: C) -> None: ...
     def translate(self, exc: Exception) -> Exception: ...
+    def changes(self, conn: C) -> int:
+        """A counter that grows with every row written on this connection."""
+        ...
 
 
 @dataclass(slots=True)
@@ -124,6 +127,7 @@ class Executor(Generic[C]):
                 self._run_one(conn, op, None)
             return
         d = self._dialect
+        changes = d.changes(conn)
         try:
             d.begin(conn)
         except Exception as exc:
@@ -143,7 +147,10 @@ class Executor(Generic[C]):
             for op in batch:
                 op.future.set_exception(error)
             return
-        self.stats.commits += 1
+        # A transaction that wrote nothing writes no log record and needs no fsync; counting
+        # it would overstate what durability costs.
+        if d.changes(conn) != changes:
+            self.stats.commits += 1
         for op, ok, value in outcomes:
             if ok:
                 op.future.set_result(value)

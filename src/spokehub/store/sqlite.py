@@ -61,6 +61,9 @@ class _SqliteDialect:
     def rollback_to(self, conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK TO op")
 
+    def changes(self, conn: sqlite3.Connection) -> int:
+        return conn.total_changes
+
     def translate(self, exc: Exception) -> Exception:
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
             return StoreError(
@@ -308,7 +311,8 @@ class SqliteStore:
                 )
             return StartResult(self._get_run(conn, new.id), created=False, epoch=None)
         run = self._insert_new(conn, new, now)
-        return StartResult(run, created=True, epoch=run.lease_epoch if new.claim_by else None)
+        epoch = run.lease_epoch if new.claim_by else None
+        return StartResult(run, created=True, epoch=epoch, events=tuple(new.events))
 
     def _claim(
         self,
