@@ -169,9 +169,11 @@ class RunDriver:
                 await self._fail_fatal(scope.fatal)
                 return
             if self.ready:
-                while self.ready:
-                    call, event = self.ready.popleft()
-                    self._deliver(call, event)
+                # One resolution per advance, in ledger order, live exactly as in replay:
+                # waking several tasks at once lets a task that spawns subtasks number its
+                # next calls after another task's, which a one-at-a-time replay reverses.
+                call, event = self.ready.popleft()
+                self._deliver(call, event)
                 continue
             if inst.done and not self.steps:
                 break
@@ -406,12 +408,12 @@ class RunDriver:
             if call.kind is CallKind.STEP:
                 self._start_attempt(call, wait.attempt)
             elif call.kind is CallKind.TIMER:
-                self._deliver(call, self.append(EventKind.TIMER_FIRED, seq, name="sleep"))
+                self.ready.append((call, self.append(EventKind.TIMER_FIRED, seq, name="sleep")))
             else:
                 event = self.append(
                     EventKind.WAIT_TIMED_OUT, seq, call=call.kind.value, name=call.name
                 )
-                self._deliver(call, event)
+                self.ready.append((call, event))
         return fired
 
     async def _poll_external(self, scope: Scope) -> bool:
@@ -459,7 +461,7 @@ class RunDriver:
                         inbox_id=item.id,
                         **item.payload,
                     )
-                self._deliver(wait.call, event)
+                self.ready.append((wait.call, event))
                 delivered = True
         child_waits = {w.child_id: w for w in self.waits.values() if w.child_id is not None}
         if child_waits:
@@ -477,7 +479,7 @@ class RunDriver:
                     result=child.result,
                     error=child.error,
                 )
-                self._deliver(wait.call, event)
+                self.ready.append((wait.call, event))
                 delivered = True
         return delivered
 
