@@ -518,3 +518,67 @@ def test_embedded_run_executes_in_process_with_the_real_clock(db_url: str) -> No
     with Client(db_url) as real:
         assert real.run(rt_nap, 0.2) == "rested"
         assert real.run(rt_nap, 1.5) == "rested"  # longer than inline_wait: unloads, wakes
+
+
+# -- fixes found by the examples ---------------------------------------------------------------
+def rt_release(result: str, thing: str) -> None:  # other parameter names than the step's
+    undo_log.append(f"released {thing} from {result}")
+
+
+@step(compensate=rt_release)
+async def rt_hold(item: str) -> str:
+    return f"hold-{item}"
+
+
+@step(name="rt_hold")  # the same step name in another place must not break the saga above
+async def rt_hold_elsewhere(item: str) -> str:
+    return item
+
+
+@workflow
+async def rt_hold_then_fail(item: str) -> None:
+    await rt_hold(item)
+    raise RuntimeError("later failure")
+
+
+def test_compensation_gets_positional_arguments_and_the_right_step(client: Client) -> None:
+    undo_log.clear()
+    handle = client.start(rt_hold_then_fail, "seat")
+    run_until_idle(client)
+    assert handle.status() is RunStatus.FAILED
+    assert undo_log == ["released seat from hold-seat"]
+
+
+def test_compensation_signature_is_checked_at_import() -> None:
+    def wrong_undo(result: str) -> None: ...
+
+    with pytest.raises(sh.RegistrationError, match=r"undo\(result, a, b\)"):
+
+        @step(compensate=wrong_undo)
+        async def two(a: int, b: int) -> None: ...
+
+
+@workflow
+async def rt_parent_waits(n: int) -> object:
+    return await rt_inbox(n)
+
+
+def test_cancelling_a_parent_cancels_its_children(client: Client) -> None:
+    handle = client.start(rt_parent_waits, 1)
+    run_until_idle(client, advance_time=False)
+    child = client.get_run(f"{handle.id}.1")
+    assert child.status is RunStatus.WAITING
+    handle.cancel()
+    run_until_idle(client, advance_time=False)
+    assert handle.status() is RunStatus.CANCELLED
+    assert client.get_run(child.id).status is RunStatus.CANCELLED
+
+
+def test_a_late_approval_is_refused_not_lost(client: Client, clock: FakeClock) -> None:
+    handle = client.start(rt_review, "late")
+    run_until_idle(client, advance_time=False)
+    clock.advance(7200)  # past the one-hour deadline, before the run woke up
+    with pytest.raises(sh.InvalidRunState, match="expired"):
+        client.approve(handle.id, by="eve")
+    run_until_idle(client)
+    assert handle.result() == "expired"

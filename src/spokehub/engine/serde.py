@@ -139,6 +139,20 @@ class Codec:
                 kwargs[p.name] = value
         return args, kwargs
 
+    def call_positional(self, data: Mapping[str, JSON]) -> tuple[list[Any], dict[str, Any]]:
+        """Like ``call_args`` but with every parameter that can be positional passed by position
+        (until the first one left to its default), as a compensation receives them."""
+        args, kwargs = self.call_args(data)
+        gap = False
+        for p in self.params:
+            if p.kind not in (inspect.Parameter.POSITIONAL_OR_KEYWORD,):
+                continue
+            if p.name in kwargs and not gap:
+                args.append(kwargs.pop(p.name))
+            elif p.name not in data:
+                gap = True
+        return args, kwargs
+
     def encode_result(self, value: Any) -> JSON:
         return to_json(value, what=f"{self.what}: return value")
 

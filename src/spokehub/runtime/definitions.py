@@ -72,6 +72,7 @@ class StepDefinition(Generic[P, R]):
         self.compensate = compensate
         self.is_async = inspect.iscoroutinefunction(fn)
         self.codec = Codec(fn, f"step {self.name!r}")
+        self.ref = f"{fn.__module__}:{getattr(fn, '__qualname__', self.name)}"
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
         self.__name__ = getattr(fn, "__name__", self.name)
@@ -79,8 +80,8 @@ class StepDefinition(Generic[P, R]):
         self.__module__ = fn.__module__
         if timeout is not None and timeout <= 0:
             raise RegistrationError(f"step {self.name!r}: timeout must be positive seconds")
-        if compensate is not None and not callable(compensate):
-            raise RegistrationError(f"step {self.name!r}: compensate must be a function")
+        if compensate is not None:
+            _check_compensation(self.name, fn, compensate)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         scope = current_scope.get()
@@ -174,6 +175,27 @@ class Workflow(Generic[P, R]):
         return f"<workflow {self.name} version={self.version}>"
 
 
+def _check_compensation(name: str, fn: Callable[..., Any], undo: Any) -> None:
+    """An undo is called as undo(result, *positional args, **keyword-only args) of the step."""
+    if not callable(undo):
+        raise RegistrationError(f"step {name!r}: compensate must be a function, got {undo!r}")
+    params = list(inspect.signature(fn).parameters.values())
+    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
+        return  # cannot know the call's shape in advance
+    positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    keywords = {p.name: None for p in params if p.kind is p.KEYWORD_ONLY}
+    try:
+        inspect.signature(undo).bind(None, *positional, **keywords)
+    except TypeError as exc:
+        shape = ", ".join(["result", *positional, *(f"{k}=..." for k in keywords)])
+        raise RegistrationError(
+            f"step {name!r}: its compensation {getattr(undo, '__name__', undo)!r} is called as "
+            f"undo({shape}) but cannot take that ({exc}); change its parameters to match"
+        ) from None
+    except ValueError:  # a builtin without a signature: trust it
+        return
+
+
 def _source_version(fn: Callable[..., Any]) -> str:
     try:
         source = inspect.getsource(fn)
@@ -188,12 +210,19 @@ class Registry:
     def __init__(self) -> None:
         self.workflows: dict[str, Workflow[..., Any]] = {}
         self.steps: dict[str, StepDefinition[..., Any]] = {}
+        self.step_refs: dict[str, StepDefinition[..., Any]] = {}
 
     def add_workflow(self, wf: Workflow[..., Any]) -> None:
         _add(self.workflows, wf.name, wf, "workflow")
 
     def add_step(self, st: StepDefinition[..., Any]) -> None:
-        _add(self.steps, st.name, st, "step")
+        # Step names only need to be unique within a workflow's history, so two modules may
+        # both have a step `reserve`; compensation finds a step by its ref (module:qualname).
+        self.steps.setdefault(st.name, st)
+        self.step_refs[st.ref] = st
+
+    def step_for(self, ref: str | None, name: str) -> StepDefinition[..., Any] | None:
+        return self.step_refs.get(ref or "") or self.steps.get(name)
 
     def workflow(self, name: str) -> Workflow[..., Any]:
         try:

@@ -16,6 +16,7 @@ Every commit is fenced by the lease epoch, so a worker that lost its lease commi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import traceback
 from collections import deque
@@ -29,8 +30,10 @@ from spokehub.errors import (
     ApprovalRejected,
     Cancelled,
     ChildRunFailed,
+    InvalidRunState,
     LeaseLost,
     NonDeterminismError,
+    RunNotFound,
     SerializationError,
     SpokehubError,
     StepFailed,
@@ -89,6 +92,7 @@ class RunDriver:
         self.waits: dict[int, Wait] = {}
         self.ready: deque[tuple[Call, Event]] = deque()
         self.instance: Instance | None = None
+        self.abandoned: list[str] = []  # children whose parent stopped waiting for them
 
     # -- ledger and commits -----------------------------------------------------------------
     def append(self, kind: EventKind, seq: int | None = None, **data: Any) -> Event:
@@ -320,7 +324,7 @@ class RunDriver:
         if out.ok:
             extra: dict[str, Any] = {}
             if st.compensate is not None:
-                extra = {"compensate": True, "args": spec.args}
+                extra = {"compensate": True, "args": spec.args, "ref": st.ref}
             event = self.append(
                 EventKind.STEP_COMPLETED,
                 call.seq,
@@ -486,6 +490,8 @@ class RunDriver:
     def _cancel_waits(self, scope: Scope) -> None:
         scope.cancelled = True
         for seq, wait in sorted(self.waits.items()):
+            if wait.child_id is not None:
+                self.abandoned.append(wait.child_id)
             if not wait.call.waiter.done():
                 wait.call.waiter.set_exception(Cancelled())
             del self.waits[seq]
@@ -579,6 +585,7 @@ class RunDriver:
                 self.append(EventKind.RUN_FINISHED, status=RunStatus.COMPLETED.value, result=result)
                 await self.commit(finish=Finish(RunStatus.COMPLETED, result=result))
                 return
+        await self._cancel_children()
         cancelled = isinstance(value, Cancelled) or (self.cancel_requested and self._cancel_seen())
         reason: dict[str, Any] = {
             "status": (RunStatus.CANCELLED if cancelled else RunStatus.FAILED).value,
@@ -590,6 +597,15 @@ class RunDriver:
             await self._compensate_and_finish(reason)
             return
         await self._end(reason, [])
+
+    async def _cancel_children(self) -> None:
+        """A parent that fails or is cancelled takes its unfinished children down with it."""
+        children = self.abandoned + [w.child_id for w in self.waits.values() if w.child_id]
+        for child_id in children:
+            with contextlib.suppress(InvalidRunState, RunNotFound):
+                await self.store.request_cancel(child_id, self.clock.now())
+        if children:
+            self.worker.notify()
 
     def _cancel_seen(self) -> bool:
         return any(e.kind is EventKind.CANCEL_REQUESTED for e in self.all_events)
@@ -630,14 +646,14 @@ class RunDriver:
 
     async def _run_compensation(self, event: Event) -> tuple[bool, int, dict[str, Any] | None]:
         name = event.data["name"]
-        st = REGISTRY.steps.get(name)
+        st = REGISTRY.step_for(event.data.get("ref"), name)
         if st is None or st.compensate is None:
             return (
                 False,
                 0,
                 {"type": "NotRegistered", "message": f"step {name!r} is not registered"},
             )
-        args, kwargs = st.codec.call_args(event.data.get("args", {}))
+        args, kwargs = st.codec.call_positional(event.data.get("args", {}))
         result = st.codec.decode_result(event.data.get("result"))
         undo = st.compensate
         is_async = asyncio.iscoroutinefunction(undo)

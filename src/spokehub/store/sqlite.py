@@ -438,7 +438,14 @@ class SqliteStore:
         status = _status(conn, run_id)
         if status in _FINISHED:
             raise InvalidRunState(f"run {run_id!r} is {status}; it waits for no approval")
-        pending = _pending_approvals(conn, run_id)
+        pending, expired = _pending_approvals(conn, run_id, now)
+        if name is None and not pending and len(expired) == 1:
+            name = next(iter(expired))
+        if name is not None and name in expired:
+            raise InvalidRunState(
+                f"approval {name!r} of run {run_id!r} expired; its deadline has passed, so the "
+                "run will take the timeout path and this decision was not recorded"
+            )
         if name is None:
             if len(pending) > 1:
                 raise InvalidRunState(
@@ -594,9 +601,12 @@ def _run_record(conn: sqlite3.Connection, r: tuple[Any, ...]) -> RunRecord:
     )
 
 
-def _pending_approvals(conn: sqlite3.Connection, run_id: str) -> set[str]:
+def _pending_approvals(
+    conn: sqlite3.Connection, run_id: str, now: float
+) -> tuple[set[str], set[str]]:
+    """(pending, expired) approval names of a run."""
     requested = {
-        seq: json.loads(data).get("name")
+        seq: json.loads(data)
         for seq, data in conn.execute(
             "SELECT seq, data FROM events WHERE run_id = ? AND kind = 'approval_requested'",
             (run_id,),
@@ -617,7 +627,10 @@ def _pending_approvals(conn: sqlite3.Connection, run_id: str) -> set[str]:
             (run_id,),
         )
     }
-    return {name for seq, name in requested.items() if seq not in closed} - queued
+    open_ = {seq: d for seq, d in requested.items() if seq not in closed}
+    expired = {d["name"] for d in open_.values() if (d.get("deadline") or now + 1) < now}
+    pending = {d["name"] for d in open_.values()} - queued - expired
+    return pending, expired
 
 
 def _inbox(conn: sqlite3.Connection, run_id: str) -> list[InboxItem]:
