@@ -168,7 +168,8 @@ class RunDriver:
             if scope.fatal is None:
                 for call in scope.take_new():
                     self._on_new_call(call)
-                self._feed_replay(scope)
+                if self._feed_replay(scope):
+                    continue  # a recorded cancellation: let the code see it, as live
             if scope.fatal is not None:
                 await self._fail_fatal(scope.fatal)
                 return
@@ -194,23 +195,27 @@ class RunDriver:
         ok, value = inst.outcome()
         await self._finish(ok, value)
 
-    def _feed_replay(self, scope: Scope) -> None:
-        """Queue the next recorded resolution; it must belong to a call the code has made."""
+    def _feed_replay(self, scope: Scope) -> bool:
+        """Queue the next recorded resolution; it must belong to a call the code has made.
+
+        Returns True when it replayed a cancellation, which the code must see at once.
+        """
         replay = scope.replay
         if not replay.pending:
-            return
+            return False
         event = replay.pending[0]
         if event.kind is not EventKind.CANCEL_REQUESTED:
             assert event.seq is not None
             if event.seq not in scope.calls:
                 scope.fatal = replay.stuck(set(scope.calls))
-                return
+                return False
         replay.pending.popleft()
         if event.seq is None:  # a cancellation
             self._cancel_waits(scope)
-            return
+            return True
         self.waits.pop(event.seq, None)
         self.ready.append((scope.calls[event.seq], event))
+        return False
 
     # -- calls ------------------------------------------------------------------------------
     def _on_new_call(self, call: Call) -> None:

@@ -480,10 +480,14 @@ class SqliteStore:
                 "cancel_requested = 1, error = ? WHERE id = ?",
                 (now, now, json.dumps({"type": "Cancelled", "message": "cancelled"}), run_id),
             )
+            # Position 1 unless the run was created with a ledger (a fork): append after it.
+            (position,) = conn.execute(
+                "SELECT COALESCE(MAX(position), -1) + 1 FROM events WHERE run_id = ?", (run_id,)
+            ).fetchone()
             self._insert_events(
                 conn,
                 run_id,
-                [Event(1, EventKind.RUN_FINISHED, now, data={"status": "cancelled"})],
+                [Event(position, EventKind.RUN_FINISHED, now, data={"status": "cancelled"})],
             )
             if row[1] is not None:
                 _wake(conn, row[1], now)
