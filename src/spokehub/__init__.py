@@ -12,6 +12,9 @@ Example:
     'hello world'
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from spokehub.config import Settings
 from spokehub.engine.events import Event, EventKind
 from spokehub.engine.retry import RetryPolicy
@@ -38,7 +41,6 @@ from spokehub.errors import (
     WorkflowError,
     WorkflowNotFound,
 )
-from spokehub.runtime.client import Client, RunHandle
 from spokehub.runtime.context import StepContext, WorkflowContext, step_context, workflow_context
 from spokehub.runtime.definitions import StepDefinition, Workflow, step, workflow
 from spokehub.runtime.primitives import (
@@ -53,8 +55,29 @@ from spokehub.runtime.primitives import (
     wait_for_signal,
     wait_for_signal_sync,
 )
-from spokehub.runtime.worker import Worker
 from spokehub.types import RunStatus
+
+if TYPE_CHECKING:
+    from spokehub.runtime.client import Client, RunHandle
+    from spokehub.runtime.worker import Worker
+
+# The client, store and worker load on first use: a module that only declares workflows
+# needs the decorators, and `import spokehub` stays fast (see benchmarks/README.md).
+_LAZY = {
+    "Client": "spokehub.runtime.client",
+    "RunHandle": "spokehub.runtime.client",
+    "Worker": "spokehub.runtime.worker",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'spokehub' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 

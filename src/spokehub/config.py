@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from spokehub.errors import ConfigurationError
 
-DEFAULT_DB_PATH = Path(".spokehub") / "spokehub.db"
+DEFAULT_DB_PATH = os.path.join(".spokehub", "spokehub.db")
 _SYNC_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 

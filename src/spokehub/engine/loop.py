@@ -37,6 +37,9 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         self._ready: collections.deque[asyncio.Handle] = collections.deque()
         self._closed = False
         self.errors: list[dict[str, Any]] = []
+        # asyncio.all_tasks() walks every task of every loop in the process; a workflow
+        # loop lists its own, so closing one costs nothing per other run in the worker.
+        self.tasks: list[asyncio.Task[Any]] = []
 
     # -- what tasks and futures use -------------------------------------------------------
     def call_soon(  # type: ignore[override]
@@ -59,7 +62,9 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         name: str | None = None,
         context: contextvars.Context | None = None,
     ) -> asyncio.Task[T]:
-        return asyncio.Task(coro, loop=self, name=name, context=context)
+        task = asyncio.Task(coro, loop=self, name=name, context=context)
+        self.tasks.append(task)
+        return task
 
     def get_debug(self) -> bool:
         return False

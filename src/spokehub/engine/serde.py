@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import inspect
 import json
+import sys
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
+
+# pydantic is imported on first use, not with spokehub: it is a third of `import spokehub`.
 
 from spokehub.errors import SerializationError
 from spokehub.types import JSON
@@ -26,8 +30,11 @@ _HINT = (
 
 def _default(what: str) -> Callable[[Any], Any]:
     def default(o: Any) -> Any:
-        if isinstance(o, BaseModel):
-            return o.model_dump(mode="json")
+        if "pydantic" in sys.modules:  # no model can exist before pydantic is imported
+            from pydantic import BaseModel
+
+            if isinstance(o, BaseModel):
+                return o.model_dump(mode="json")
         raise SerializationError(f"{what}: a {type(o).__name__} is not JSON-serialisable; {_HINT}")
 
     return default
@@ -55,11 +62,36 @@ def canonical(value: JSON) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
+class _Adapter:
+    """A pydantic TypeAdapter for one annotation, built the first time a value needs it."""
+
+    __slots__ = ("_adapter", "annotation")
+
+    def __init__(self, annotation: Any) -> None:
+        self.annotation = annotation
+        self._adapter: TypeAdapter[Any] | None = None
+
+    def validate(self, value: JSON, what: str) -> Any:
+        from pydantic import TypeAdapter, ValidationError
+
+        if self._adapter is None:
+            try:
+                self._adapter = TypeAdapter(self.annotation)
+            except Exception:  # an annotation pydantic cannot build a schema for: plain JSON
+                self._adapter = TypeAdapter(Any)
+        try:
+            return self._adapter.validate_python(value)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(x) for x in first.get("loc", ())) or "value"
+            raise SerializationError(f"{what}: {where}: {first.get('msg')}") from None
+
+
 @dataclass(frozen=True, slots=True)
 class _Param:
     name: str
     kind: inspect._ParameterKind
-    adapter: TypeAdapter[Any] | None
+    adapter: _Adapter | None
 
 
 class Codec:
@@ -160,21 +192,11 @@ class Codec:
         return _validate(self.result_adapter, data, f"{self.what}: return value")
 
 
-def _adapter(annotation: Any) -> TypeAdapter[Any] | None:
+def _adapter(annotation: Any) -> _Adapter | None:
     if annotation is None or annotation is Any or annotation is inspect.Parameter.empty:
         return None
-    try:
-        return TypeAdapter(annotation)
-    except Exception:  # an annotation pydantic cannot build a schema for: keep plain JSON
-        return None
+    return _Adapter(annotation)
 
 
-def _validate(adapter: TypeAdapter[Any] | None, value: JSON, what: str) -> Any:
-    if adapter is None:
-        return value
-    try:
-        return adapter.validate_python(value)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(x) for x in first.get("loc", ())) or "value"
-        raise SerializationError(f"{what}: {where}: {first.get('msg')}") from None
+def _validate(adapter: _Adapter | None, value: JSON, what: str) -> Any:
+    return value if adapter is None else adapter.validate(value, what)

@@ -51,7 +51,7 @@ class AsyncInstance:
         """Drop the code's state: cancel its tasks so their frames are freed."""
         self.scope.closed = True
         if not self.loop.is_closed():
-            for task in asyncio.all_tasks(self.loop):
+            for task in self.loop.tasks:
                 task.cancel()
             self.loop.run_until_quiescent()
             self.loop.close()

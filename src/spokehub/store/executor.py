@@ -45,7 +45,22 @@ class _Op(Generic[C]):
     fn: Callable[..., Any]
     args: tuple[Any, ...]
     mode: str  # "read", "write" or "alone" (runs outside any transaction, e.g. VACUUM)
-    future: concurrent.futures.Future[Any]
+    future: Any  # a concurrent.futures.Future, or an asyncio.Future of ``loop``
+    loop: asyncio.AbstractEventLoop | None = None
+
+
+Outcome = tuple[_Op[Any], bool, Any]
+
+
+def _resolve(outcomes: list[Outcome]) -> None:
+    """Settle asyncio futures on their own loop (one call for a whole batch)."""
+    for op, ok, value in outcomes:
+        if op.future.done():  # its caller was cancelled meanwhile
+            continue
+        if ok:
+            op.future.set_result(value)
+        else:
+            op.future.set_exception(value)
 
 
 _STOP = object()
@@ -72,7 +87,12 @@ class Executor(Generic[C]):
         return future
 
     async def run(self, mode: str, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.wrap_future(self.submit(mode, fn, *args))
+        if self._closed:
+            raise RuntimeError("the store is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Op(fn, args, mode, future, loop))
+        return await future
 
     def close(self) -> None:
         if not self._closed:
@@ -123,8 +143,7 @@ class Executor(Generic[C]):
         self.stats.batches += 1
         self.stats.operations += len(batch)
         if batch[0].mode == "alone" or all(op.mode == "read" for op in batch):
-            for op in batch:
-                self._run_one(conn, op, None)
+            self._settle([self._run_one(conn, op) for op in batch])
             return
         d = self._dialect
         changes = d.changes(conn)
@@ -132,32 +151,39 @@ class Executor(Generic[C]):
             d.begin(conn)
         except Exception as exc:
             error = d.translate(exc)
-            for op in batch:
-                op.future.set_exception(error)
+            self._settle([(op, False, error) for op in batch])
             return
-        outcomes: list[tuple[_Op[C], bool, Any]] = []
-        for op in batch:
-            outcomes.append(self._in_savepoint(conn, op))
+        outcomes = [self._in_savepoint(conn, op) for op in batch]
         try:
             d.commit(conn)
         except Exception as exc:
             error = d.translate(exc)
             with contextlib.suppress(Exception):  # may already be out of the transaction
                 d.rollback(conn)
-            for op in batch:
-                op.future.set_exception(error)
+            self._settle([(op, False, error) for op in batch])
             return
         # A transaction that wrote nothing writes no log record and needs no fsync; counting
         # it would overstate what durability costs.
         if d.changes(conn) != changes:
             self.stats.commits += 1
-        for op, ok, value in outcomes:
-            if ok:
+        self._settle(outcomes)
+
+    def _settle(self, outcomes: list[Outcome]) -> None:
+        """Hand results back: one wake-up per event loop for the whole batch, not one per op."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
+        for outcome in outcomes:
+            op, ok, value = outcome
+            if op.loop is not None:
+                by_loop.setdefault(op.loop, []).append(outcome)
+            elif ok:
                 op.future.set_result(value)
             else:
                 op.future.set_exception(value)
+        for loop, items in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
+                loop.call_soon_threadsafe(_resolve, items)
 
-    def _in_savepoint(self, conn: C, op: _Op[C]) -> tuple[_Op[C], bool, Any]:
+    def _in_savepoint(self, conn: C, op: _Op[C]) -> Outcome:
         d = self._dialect
         d.savepoint(conn)
         try:
@@ -169,10 +195,8 @@ class Executor(Generic[C]):
         d.release(conn)
         return op, True, value
 
-    def _run_one(self, conn: C, op: _Op[C], _: None) -> None:
+    def _run_one(self, conn: C, op: _Op[C]) -> Outcome:
         try:
-            value = op.fn(conn, *op.args)
+            return op, True, op.fn(conn, *op.args)
         except Exception as exc:
-            op.future.set_exception(self._dialect.translate(exc))
-        else:
-            op.future.set_result(value)
+            return op, False, self._dialect.translate(exc)

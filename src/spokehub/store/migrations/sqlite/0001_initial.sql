@@ -27,6 +27,7 @@ CREATE TABLE runs (
     recoveries       INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX runs_status_wake ON runs (status, wake_at);
+CREATE INDEX runs_claim_order ON runs (status, priority DESC, created_at);
 CREATE INDEX runs_created ON runs (created_at);
 CREATE INDEX runs_finished ON runs (finished_at) WHERE finished_at IS NOT NULL;
 CREATE INDEX runs_parent ON runs (parent_id) WHERE parent_id IS NOT NULL;

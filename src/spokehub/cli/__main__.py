@@ -1,0 +1,5 @@
+"""``python -m spokehub.cli``."""
+
+from spokehub.cli.app import main
+
+main()
