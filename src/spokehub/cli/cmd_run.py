@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -14,6 +15,7 @@ from spokehub import ops
 from spokehub.cli.progress import ProgressPrinter
 from spokehub.cli.render import run_detail
 from spokehub.cli.support import (
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_RUN_FAILED,
     EXIT_USAGE,
@@ -71,18 +73,17 @@ def run_command(
                 err=True,
             )
         return
+    resume = f"spokehub {cli.db_flag()}worker --app {target.rpartition(':')[0]}"
     try:
         view = run_with_client(
             ctx, lambda client: _start_and_watch(client, wf, data, run_id, cli, out)
         )
     except typer.Exit as stop:
-        if stop.exit_code == 130:
-            typer.echo(
-                f"the run is saved; resume it with: spokehub {cli.db_flag()}worker --app "
-                f"{target.rpartition(':')[0]}",
-                err=True,
-            )
+        if stop.exit_code == EXIT_INTERRUPTED:
+            typer.echo(f"the run is saved; resume it with: {resume}", err=True)
         raise
+    if view is None:
+        fail(f"terminated; the run is saved, resume it with: {resume}", EXIT_INTERRUPTED)
     _report(view, as_json, cli, out)
 
 
@@ -93,7 +94,8 @@ async def _start_and_watch(
     run_id: str | None,
     cli: CliState,
     out: Console,
-) -> ops.RunView:
+) -> ops.RunView | None:
+    """Start the run and execute it here; None when SIGTERM stopped it first."""
     run = await ops.start(client, wf, data, run_id=run_id)
     out.print(f"run {run.id} of {run.workflow}", style="bold")
     printer = ProgressPrinter(out, run.id, cli.db_flag())
@@ -103,19 +105,44 @@ async def _start_and_watch(
             printer.show(progress)
             status.update(printer.status_text)
 
+    loop = asyncio.get_running_loop()
+    terminated = False
+
+    def on_sigterm() -> None:
+        nonlocal terminated
+        terminated = True
+        executing.cancel()
+
     with out.status(f"{run.workflow} {run.id}: {run.status.value}") as status:
         executing = asyncio.create_task(ops.execute(client, run.id))
         watcher = asyncio.create_task(watch())
+        sigterm = _add_signal_handler(loop, signal.SIGTERM, on_sigterm)
         try:
             record = await executing
             if record.status.finished:
                 await watcher  # ends as soon as it reads the finished run
+        except asyncio.CancelledError:
+            if not terminated:
+                raise
+            return None  # like Ctrl-C: the run is saved, a worker resumes it
         finally:
+            if sigterm:
+                loop.remove_signal_handler(signal.SIGTERM)
             for task in (watcher, executing):
                 task.cancel()
             # a watcher that failed while the run went on must not be reported at exit
-            await asyncio.gather(watcher, return_exceptions=True)
+            await asyncio.gather(watcher, executing, return_exceptions=True)
     return await ops.show_run(client, run.id)
+
+
+def _add_signal_handler(
+    loop: asyncio.AbstractEventLoop, sig: signal.Signals, handler: Callable[[], None]
+) -> bool:
+    try:
+        loop.add_signal_handler(sig, handler)
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / Windows
+        return False
+    return True
 
 
 def _report(view: ops.RunView, as_json: bool, cli: CliState, out: Console) -> None:
@@ -194,13 +221,9 @@ async def _work(
         elif main is not None:
             main.cancel()
 
-    installed = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, on_signal)
-            installed.append(sig)
-        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / Windows
-            pass
+    installed = [
+        sig for sig in (signal.SIGINT, signal.SIGTERM) if _add_signal_handler(loop, sig, on_signal)
+    ]
     mode = "until idle" if until_idle else "until stopped"
     out.print(
         f"worker {worker.owner}: queues {', '.join(queues)}; {len(REGISTRY.workflows)} "
