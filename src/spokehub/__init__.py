@@ -13,7 +13,7 @@ Example:
 """
 
 import importlib
-from typing import TYPE_CHECKING, Any
+import typing
 
 from spokehub.config import Settings
 from spokehub.engine.events import Event, EventKind
@@ -57,7 +57,7 @@ from spokehub.runtime.primitives import (
 )
 from spokehub.types import RunStatus
 
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:
     from spokehub.runtime.client import Client, RunHandle
     from spokehub.runtime.worker import Worker
 
@@ -70,7 +70,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> typing.Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'spokehub' has no attribute {name!r}")
