@@ -582,3 +582,12 @@ def test_a_late_approval_is_refused_not_lost(client: Client, clock: FakeClock) -
         client.approve(handle.id, by="eve")
     run_until_idle(client)
     assert handle.result() == "expired"
+
+
+def test_fork_onto_an_existing_id_is_a_conflict(client: Client) -> None:
+    a = client.start(rt_stages.options(run_id="fa"))
+    client.start(rt_inbox.options(run_id="fb"), 0)
+    run_until_idle(client)
+    with pytest.raises(sh.RunIdConflict, match="already exists"):
+        client.fork(a.id, from_step=1, new_run_id="fb")
+    assert client.get_run("fb").workflow == "rt_inbox"

@@ -28,7 +28,7 @@ from spokehub.errors import (
 from spokehub.runtime.clock import Clock, SystemClock
 from spokehub.runtime.definitions import REGISTRY, Workflow
 from spokehub.store import open_store
-from spokehub.store.base import Claimed, NewRun, RunRecord, StartResult, Store
+from spokehub.store.base import Claimed, NewRun, PruneStats, RunRecord, StartResult, Store
 from spokehub.types import JSON, RunStatus
 
 if TYPE_CHECKING:
@@ -383,7 +383,7 @@ class Client:
         self._notify_workers()
         return RunHandle(self, new_id, wf)
 
-    async def prune_async(self, *, older_than: float) -> Any:
+    async def prune_async(self, *, older_than: float) -> PruneStats:
         """Delete runs that finished more than ``older_than`` seconds ago; return space."""
         await self.ensure_schema()
         return await self.store.prune(finished_before=self.clock.now() - older_than)
@@ -443,7 +443,7 @@ class Client:
     def fork(self, run_id: str, *, from_step: int, new_run_id: str | None = None) -> RunHandle[Any]:
         return _sync(self.fork_async(run_id, from_step=from_step, new_run_id=new_run_id))
 
-    def prune(self, *, older_than: float) -> Any:
+    def prune(self, *, older_than: float) -> PruneStats:
         return _sync(self.prune_async(older_than=older_than))
 
 

@@ -141,7 +141,7 @@ class SqliteStore:
         return await self._x.run("write", self._start, new, now)
 
     async def insert_run(self, new: NewRun, now: float) -> RunRecord:
-        return await self._x.run("write", self._insert_new, new, now)
+        return await self._x.run("write", self._insert_fresh, new, now)
 
     async def claim(
         self,
@@ -296,6 +296,11 @@ class SqliteStore:
             )
             self._insert_events(conn, new.id, events)
         return self._get_run(conn, new.id)
+
+    def _insert_fresh(self, conn: sqlite3.Connection, new: NewRun, now: float) -> RunRecord:
+        if conn.execute("SELECT 1 FROM runs WHERE id = ?", (new.id,)).fetchone():
+            raise RunIdConflict(f"a run with id {new.id!r} already exists; choose another id")
+        return self._insert_new(conn, new, now)
 
     def _start(self, conn: sqlite3.Connection, new: NewRun, now: float) -> StartResult:
         existing = conn.execute(
