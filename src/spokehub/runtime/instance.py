@@ -18,6 +18,14 @@ from spokehub.runtime.context import WorkflowContext, _workflow
 from spokehub.runtime.scope import Scope, Unload, current_scope
 
 
+def _workflow_context(scope: Scope, wctx: WorkflowContext) -> contextvars.Context:
+    """The context workflow code runs in: its scope and ``workflow_context()`` are set."""
+    ctx = contextvars.copy_context()
+    ctx.run(current_scope.set, scope)
+    ctx.run(_workflow.set, wctx)
+    return ctx
+
+
 class AsyncInstance:
     def __init__(
         self,
@@ -30,9 +38,7 @@ class AsyncInstance:
         self.loop = WorkflowLoop()  # type: ignore[abstract]  # implements what tasks use
         self.scope = scope
         scope.make_waiter = self.loop.create_future
-        ctx = contextvars.copy_context()
-        ctx.run(current_scope.set, scope)
-        ctx.run(_workflow.set, wctx)
+        ctx = _workflow_context(scope, wctx)
         self.task: asyncio.Task[Any] = self.loop.create_task(_main(fn, args, kwargs), context=ctx)
 
     def advance(self) -> None:
@@ -110,9 +116,7 @@ class SyncInstance:
         self.current: ThreadWaiter | None = None
         self._result: tuple[bool, Any] | None = None
         scope.make_waiter = lambda: ThreadWaiter(self)
-        ctx = contextvars.copy_context()
-        ctx.run(current_scope.set, scope)
-        ctx.run(_workflow.set, wctx)
+        ctx = _workflow_context(scope, wctx)
         self._thread = threading.Thread(
             target=ctx.run, args=(self._main, fn, args, kwargs), daemon=True, name="spokehub-wf"
         )
