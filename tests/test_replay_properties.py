@@ -377,7 +377,7 @@ def test_replayed_cancellation_ends_the_run_cancelled_like_the_live_run() -> Non
     cancellation into the code and end the run the way the live run would have: cancelled,
     with a ``Cancelled`` error, having replayed (not re-executed) the recorded step.
     """
-    from spokehub.runtime.client import input_hash
+    from spokehub.engine.serde import input_hash
     from spokehub.store.base import NewRun
 
     with fresh_client() as client:

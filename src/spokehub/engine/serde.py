@@ -7,6 +7,7 @@ a model gives a model both when it runs and when it is replayed from the ledger.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import sys
@@ -55,6 +56,11 @@ def dumps(value: Any, *, what: str = "value") -> str:
 def to_json(value: Any, *, what: str = "value") -> JSON:
     """The JSON form of ``value`` (models dumped, tuples as lists, keys as strings)."""
     return json.loads(dumps(value, what=what))
+
+
+def input_hash(data: JSON) -> str:
+    """The hash that tells a repeated start (same input) from a conflicting one."""
+    return hashlib.sha256(canonical(data).encode()).hexdigest()
 
 
 def canonical(value: JSON) -> str:

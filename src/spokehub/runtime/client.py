@@ -7,7 +7,6 @@ Every method has an async form (``*_async``) and a sync twin that runs it to com
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import secrets
 import time
 import weakref
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 from spokehub.config import Settings
 from spokehub.engine.events import Event, EventKind
 from spokehub.engine.history import fork_events
-from spokehub.engine.serde import canonical, to_json
+from spokehub.engine.serde import input_hash, to_json
 from spokehub.errors import (
     InvalidRunState,
     ResultTimeout,
@@ -52,10 +51,6 @@ def _sync(coro: Coroutine[Any, Any, T]) -> T:
     raise SpokehubError(
         "a sync spokehub method was called from async code; await its *_async twin instead"
     )
-
-
-def input_hash(data: dict[str, JSON]) -> str:
-    return hashlib.sha256(canonical(data).encode()).hexdigest()
 
 
 class RunHandle(Generic[R]):

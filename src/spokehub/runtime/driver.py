@@ -18,32 +18,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import traceback
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from spokehub.engine.events import CURRENT_VERSION, CallKind, Event, EventKind
 from spokehub.engine.history import History, Replay
-from spokehub.engine.serde import canonical
+from spokehub.engine.serde import input_hash
 from spokehub.errors import (
-    ApprovalRejected,
     Cancelled,
-    ChildRunFailed,
     InvalidRunState,
     LeaseLost,
     NonDeterminismError,
     RunNotFound,
     SerializationError,
     SpokehubError,
-    StepFailed,
-    WaitTimeout,
     error_info,
 )
 from spokehub.runtime.context import StepContext, WorkflowContext
 from spokehub.runtime.definitions import REGISTRY, ChildSpec, StepDefinition, StepSpec, Workflow
 from spokehub.runtime.instance import AsyncInstance, Instance, SyncInstance
-from spokehub.runtime.primitives import ApprovalSpec, Decision, SignalSpec, TimerSpec
+from spokehub.runtime.outcomes import error_dict, run_compensation, value_of
+from spokehub.runtime.primitives import ApprovalSpec, SignalSpec, TimerSpec
 from spokehub.runtime.scope import Call, Scope
 from spokehub.runtime.steps import AttemptOutcome, run_attempt
 from spokehub.store.base import Claimed, Finish, Flush, NewRun, Unload
@@ -279,7 +275,7 @@ class RunDriver:
                     version=wf.version,
                     queue=wf.queue,
                     input=spec.input,
-                    input_hash=_input_hash(spec.input),
+                    input_hash=input_hash(spec.input),
                     parent_id=self.run.id,
                     root_id=self.run.root_id,
                     priority=wf.priority,
@@ -351,7 +347,7 @@ class RunDriver:
                 call.seq,
                 name=st.name,
                 attempt=attempt,
-                error=_error(exc),
+                error=error_dict(exc),
                 retry_at=retry_at,
                 **timing,
             )
@@ -362,7 +358,7 @@ class RunDriver:
             call.seq,
             name=st.name,
             attempts=attempt,
-            error=_error(exc),
+            error=error_dict(exc),
             **timing,
         )
         self.ready.append((call, event))
@@ -533,39 +529,11 @@ class RunDriver:
         if waiter.done():
             return
         try:
-            value = self._value_of(call, event)
+            value = value_of(call, event)
         except BaseException as exc:  # the outcome is an error the workflow code must see
             waiter.set_exception(exc)
         else:
             waiter.set_result(value)
-
-    def _value_of(self, call: Call, event: Event) -> Any:
-        d = event.data
-        kind = event.kind
-        if kind is EventKind.STEP_COMPLETED:
-            spec: StepSpec = call.spec
-            return spec.step.codec.decode_result(d["result"])
-        if kind is EventKind.STEP_FAILED:
-            err = d.get("error", {})
-            raise StepFailed(
-                call.name, err.get("type", "Error"), err.get("message", ""), d["attempts"]
-            )
-        if kind is EventKind.TIMER_FIRED:
-            return None
-        if kind is EventKind.SIGNAL_RECEIVED:
-            return d.get("payload")
-        if kind is EventKind.APPROVAL_DECIDED:
-            if not d.get("approved"):
-                raise ApprovalRejected(call.name, d.get("comment"), d.get("by"))
-            return Decision(True, d.get("comment"), d.get("by"))
-        if kind is EventKind.WAIT_TIMED_OUT:
-            raise WaitTimeout(f"{d.get('call')} {call.name!r} was not received in time")
-        if kind is EventKind.CHILD_FINISHED:
-            if d.get("status") != RunStatus.COMPLETED.value:
-                raise ChildRunFailed(d["child_id"], d.get("status", "failed"), d.get("error"))
-            child: ChildSpec = call.spec
-            return child.workflow.codec.decode_result(d.get("result"))
-        raise AssertionError(f"not a resolution: {kind}")
 
     # -- the end of a run -------------------------------------------------------------------
     async def _fail_fatal(self, exc: NonDeterminismError) -> None:
@@ -594,7 +562,7 @@ class RunDriver:
         cancelled = isinstance(value, Cancelled) or (self.cancel_requested and self._cancel_seen())
         reason: dict[str, Any] = {
             "status": (RunStatus.CANCELLED if cancelled else RunStatus.FAILED).value,
-            "error": _error(value, with_traceback=not cancelled),
+            "error": error_dict(value, with_traceback=not cancelled),
         }
         if History(self.all_events).compensable_steps():
             self.append(EventKind.COMPENSATION_STARTED, **reason)
@@ -635,7 +603,7 @@ class RunDriver:
         for event in history.compensable_steps():
             if event.seq in done:
                 continue
-            ok, attempts, err = await self._run_compensation(event)
+            ok, attempts, err = await run_compensation(event, self.run.id, self.defn.name)
             self.append(
                 EventKind.COMPENSATION_RAN,
                 event.seq,
@@ -648,58 +616,3 @@ class RunDriver:
             if not ok:
                 failures.append({"step": event.data["name"], "seq": event.seq, "error": err})
         await self._end(reason, failures)
-
-    async def _run_compensation(self, event: Event) -> tuple[bool, int, dict[str, Any] | None]:
-        name = event.data["name"]
-        st = REGISTRY.step_for(event.data.get("ref"), name)
-        if st is None or st.compensate is None:
-            return (
-                False,
-                0,
-                {"type": "NotRegistered", "message": f"step {name!r} is not registered"},
-            )
-        args, kwargs = st.codec.call_positional(event.data.get("args", {}))
-        result = st.codec.decode_result(event.data.get("result"))
-        undo = st.compensate
-        is_async = asyncio.iscoroutinefunction(undo)
-        attempt = 0
-        while True:
-            attempt += 1
-            ctx = StepContext(
-                run_id=self.run.id,
-                workflow=self.defn.name,
-                step=event.seq or 0,
-                name=f"{name}.compensate",
-                attempt=attempt,
-                idempotency_key=f"{self.run.id}:{event.seq}:compensate",
-            )
-            try:
-                await asyncio.create_task(
-                    run_attempt(
-                        undo,
-                        [result, *args],
-                        kwargs,
-                        is_async=is_async,
-                        timeout=st.timeout,
-                        ctx=ctx,
-                    )
-                )
-                return True, attempt, None
-            except Exception as exc:
-                if not st.retry.retries(exc, attempt):
-                    return False, attempt, _error(exc)
-                await asyncio.sleep(st.retry.delay(attempt, seed=ctx.idempotency_key))
-
-
-def _error(exc: BaseException, *, with_traceback: bool = False) -> dict[str, Any]:
-    info = error_info(exc)
-    if with_traceback and exc.__traceback__ is not None:
-        text = "".join(traceback.format_exception(exc))
-        info["traceback"] = text[-4000:]
-    return info
-
-
-def _input_hash(data: dict[str, Any]) -> str:
-    import hashlib
-
-    return hashlib.sha256(canonical(data).encode()).hexdigest()
