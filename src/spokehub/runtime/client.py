@@ -246,8 +246,8 @@ class Client:
         handle: RunHandle[Any] = RunHandle(self, run_id, wf)
         if result.created and result.epoch is not None:
             worker.adopt(Claimed(result.run, result.epoch, list(result.events)))
-        await self._drive(worker, run_id, until_waiting=False)
-        return await handle.result_async()
+        final = await self._drive(worker, run_id, until_waiting=False)
+        return handle._outcome(final)
 
     async def execute_async(self, run_id: str, *, until_waiting: bool = False) -> RunRecord:
         """Drive one run (and its children) in this process until it finishes.

@@ -123,7 +123,8 @@ class Worker:
         self.client._workers.add(self)
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
-            await self._dead_owner_sweep()
+            if self.root_id is None or not self.active:  # a fresh embedded run has no dead owner
+                await self._dead_owner_sweep()
             if until_async is not None and not self.active and await until_async():
                 return
             while not self._stopping:

@@ -153,7 +153,15 @@ class Executor(Generic[C]):
             error = d.translate(exc)
             self._settle([(op, False, error) for op in batch])
             return
-        outcomes = [self._in_savepoint(conn, op) for op in batch]
+        if len(batch) == 1:  # alone in its transaction: a failure rolls back the whole of it
+            outcomes = [self._run_one(conn, batch[0])]
+            if not outcomes[0][1]:
+                with contextlib.suppress(Exception):
+                    d.rollback(conn)
+                self._settle(outcomes)
+                return
+        else:
+            outcomes = [self._in_savepoint(conn, op) for op in batch]
         try:
             d.commit(conn)
         except Exception as exc:
