@@ -43,6 +43,12 @@ from spokehub.errors import (
 )
 from spokehub.runtime.context import StepContext, WorkflowContext, step_context, workflow_context
 from spokehub.runtime.definitions import StepDefinition, Workflow, step, workflow
+from spokehub.runtime.interceptors import (
+    EventsCommittedInput,
+    ExecuteStepInput,
+    Interceptor,
+    StartRunInput,
+)
 from spokehub.runtime.primitives import (
     Decision,
     approval,
@@ -90,6 +96,9 @@ __all__ = [
     "Decision",
     "Event",
     "EventKind",
+    "EventsCommittedInput",
+    "ExecuteStepInput",
+    "Interceptor",
     "InvalidRunState",
     "LeaseLost",
     "NonDeterminismError",
@@ -105,6 +114,7 @@ __all__ = [
     "SerializationError",
     "Settings",
     "SpokehubError",
+    "StartRunInput",
     "StepContext",
     "StepDefinition",
     "StepFailed",

@@ -10,7 +10,7 @@ import asyncio
 import secrets
 import time
 import weakref
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from spokehub.config import Settings
@@ -26,6 +26,13 @@ from spokehub.errors import (
 )
 from spokehub.runtime.clock import Clock, SystemClock
 from spokehub.runtime.definitions import REGISTRY, Workflow
+from spokehub.runtime.interceptors import (
+    EventsCommittedInput,
+    Interceptor,
+    StartRunInput,
+    chain,
+    notify_committed,
+)
 from spokehub.store import open_store
 from spokehub.store.base import Claimed, NewRun, PruneStats, RunRecord, StartResult, Store
 from spokehub.types import JSON, RunStatus
@@ -120,6 +127,8 @@ class Client:
         database_url: overrides ``SPOKEHUB_DATABASE_URL`` (default ``.spokehub/spokehub.db``).
         settings: all settings at once (``database_url`` then must not be given).
         clock: where time comes from (tests pass ``spokehub.testing.FakeClock``).
+        interceptors: hooks around step attempts, starts and committed ledger events
+            (``spokehub.Interceptor``); the first is the outermost.
 
     Example:
         >>> client = Client("sqlite:///app.db")  # doctest: +SKIP
@@ -133,11 +142,13 @@ class Client:
         *,
         settings: Settings | None = None,
         clock: Clock | None = None,
+        interceptors: Sequence[Interceptor] = (),
     ) -> None:
         if settings is not None and database_url is not None:
             raise ValueError("give database_url or settings, not both")
         self.settings = settings or Settings.from_env(database_url=database_url)
         self.clock: Clock = clock or SystemClock()
+        self.interceptors: tuple[Interceptor, ...] = tuple(interceptors)
         self.store: Store = open_store(self.settings)
         self._schema_ready = False
         self._workers: weakref.WeakSet[Worker] = weakref.WeakSet()
@@ -203,26 +214,39 @@ class Client:
         run_id: str | None = None,
     ) -> StartResult:
         await self.ensure_schema()
-        now = self.clock.now()
         new_id = run_id or wf.run_id or secrets.token_hex(8)
-        started = Event(
-            0, EventKind.RUN_STARTED, now, data={"workflow": wf.name, "queue": wf.queue}
+
+        async def start(req: StartRunInput) -> StartResult:
+            # The id is fixed before the chain (a worker may already watch it); the input,
+            # queue and priority are the interceptors' to change.
+            now = self.clock.now()
+            started = Event(
+                0, EventKind.RUN_STARTED, now, data={"workflow": wf.name, "queue": req.queue}
+            )
+            new = NewRun(
+                id=new_id,
+                workflow=wf.name,
+                version=wf.version,
+                queue=req.queue,
+                input=req.input,
+                input_hash=input_hash(req.input),
+                priority=req.priority,
+                claim_by=claim_by,
+                lease_seconds=self.settings.lease_seconds,
+                events=(started,),
+            )
+            return await self.store.start(new, now)
+
+        request = StartRunInput(
+            workflow=wf.name, run_id=new_id, input=data, queue=wf.queue, priority=wf.priority
         )
-        new = NewRun(
-            id=new_id,
-            workflow=wf.name,
-            version=wf.version,
-            queue=wf.queue,
-            input=data,
-            input_hash=input_hash(data),
-            priority=wf.priority,
-            claim_by=claim_by,
-            lease_seconds=self.settings.lease_seconds,
-            events=(started,),
-        )
-        result = await self.store.start(new, now)
+        result: StartResult = await chain(self.interceptors, "start_run", start)(request)
         if result.created:
             self._notify_workers()
+            notify_committed(
+                self.interceptors,
+                EventsCommittedInput(run_id=new_id, workflow=wf.name, events=result.events),
+            )
         return result
 
     @overload

@@ -38,6 +38,7 @@ from spokehub.errors import (
 from spokehub.runtime.context import StepContext, WorkflowContext
 from spokehub.runtime.definitions import REGISTRY, ChildSpec, StepDefinition, StepSpec, Workflow
 from spokehub.runtime.instance import AsyncInstance, Instance, SyncInstance
+from spokehub.runtime.interceptors import EventsCommittedInput, notify_committed
 from spokehub.runtime.outcomes import error_dict, run_compensation, value_of
 from spokehub.runtime.primitives import ApprovalSpec, SignalSpec, TimerSpec
 from spokehub.runtime.scope import Call, Scope
@@ -117,6 +118,11 @@ class RunDriver:
             )
         )
         self.cancel_requested = result.cancel_requested
+        if p.events and self.worker.client.interceptors:
+            notify_committed(
+                self.worker.client.interceptors,
+                EventsCommittedInput(run_id=self.run.id, workflow=self.defn.name, events=p.events),
+            )
         if p.children:
             self.worker.notify()
 
@@ -310,7 +316,13 @@ class RunDriver:
         started = self.clock.now()
         try:
             value = await run_attempt(
-                st.fn, args, kwargs, is_async=st.is_async, timeout=st.timeout, ctx=ctx
+                st.fn,
+                args,
+                kwargs,
+                is_async=st.is_async,
+                timeout=st.timeout,
+                ctx=ctx,
+                interceptors=self.worker.client.interceptors,
             )
             value = st.codec.encode_result(value)
         except Exception as exc:
@@ -603,7 +615,9 @@ class RunDriver:
         for event in history.compensable_steps():
             if event.seq in done:
                 continue
-            ok, attempts, err = await run_compensation(event, self.run.id, self.defn.name)
+            ok, attempts, err = await run_compensation(
+                event, self.run.id, self.defn.name, self.worker.client.interceptors
+            )
             self.append(
                 EventKind.COMPENSATION_RAN,
                 event.seq,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import traceback
+from collections.abc import Sequence
 from typing import Any
 
 from spokehub.engine.events import Event, EventKind
@@ -19,6 +20,7 @@ from spokehub.errors import (
 )
 from spokehub.runtime.context import StepContext
 from spokehub.runtime.definitions import REGISTRY, ChildSpec, StepSpec
+from spokehub.runtime.interceptors import Interceptor
 from spokehub.runtime.primitives import Decision
 from spokehub.runtime.scope import Call
 from spokehub.runtime.steps import run_attempt
@@ -62,7 +64,7 @@ def error_dict(exc: BaseException, *, with_traceback: bool = False) -> dict[str,
 
 
 async def run_compensation(
-    event: Event, run_id: str, workflow: str
+    event: Event, run_id: str, workflow: str, interceptors: Sequence[Interceptor] = ()
 ) -> tuple[bool, int, dict[str, Any] | None]:
     """Undo one completed step: ``undo(result, *args)``, retried per the step's policy.
 
@@ -101,6 +103,8 @@ async def run_compensation(
                     is_async=is_async,
                     timeout=st.timeout,
                     ctx=ctx,
+                    interceptors=interceptors,
+                    compensation=True,
                 )
             )
             return True, attempt, None
