@@ -591,3 +591,43 @@ def test_fork_onto_an_existing_id_is_a_conflict(client: Client) -> None:
     with pytest.raises(sh.RunIdConflict, match="already exists"):
         client.fork(a.id, from_step=1, new_run_id="fb")
     assert client.get_run("fb").workflow == "rt_inbox"
+
+
+def test_settings_from_a_bad_environment_say_what_to_fix() -> None:
+    with pytest.raises(sh.ConfigurationError, match="SPOKEHUB_LEASE_SECONDS='soon'"):
+        sh.Settings.from_env({"SPOKEHUB_LEASE_SECONDS": "soon"})
+    with pytest.raises(sh.ConfigurationError, match="sqlite_synchronous"):
+        sh.Settings.from_env({"SPOKEHUB_SQLITE_SYNCHRONOUS": "sometimes"})
+    with pytest.raises(sh.ConfigurationError, match="positive"):
+        sh.Settings(poll_interval=0)
+    assert sh.Settings.from_env({"SPOKEHUB_LEASE_SECONDS": "5"}).lease_seconds == 5.0
+
+
+@workflow
+async def rt_bad_wait(kind: str) -> None:
+    if kind == "sleep":
+        await sh.sleep(-1)
+    elif kind == "naive":
+        await sh.sleep_until(datetime(2030, 1, 1))
+    elif kind == "signal":
+        await sh.wait_for_signal("")
+    else:
+        sh.sleep_sync(1)
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("sleep", "seconds >= 0"),
+        ("naive", "timezone-aware"),
+        ("signal", "non-empty"),
+        ("sync", r"sleep\(\) there"),
+    ],
+)
+def test_bad_arguments_to_durable_waits_fail_the_run_clearly(
+    client: Client, kind: str, message: str
+) -> None:
+    handle = client.start(rt_bad_wait, kind)
+    run_until_idle(client)
+    with pytest.raises(sh.RunFailed, match=message):
+        handle.result()
