@@ -12,10 +12,10 @@ from pydantic import BaseModel
 
 from spokehub.engine.events import CURRENT_VERSION, CallKind, Event, EventKind, upgrade
 from spokehub.engine.history import History, Replay, fork_events
-from spokehub.engine.loop import WorkflowLoop, WorkflowSandboxError
+from spokehub.engine.loop import WorkflowLoop
 from spokehub.engine.retry import RetryPolicy
 from spokehub.engine.serde import Codec, canonical, dumps, to_json
-from spokehub.errors import NonDeterminismError, SerializationError
+from spokehub.errors import NonDeterminismError, SerializationError, WorkflowSandboxError
 
 
 # -- retry -----------------------------------------------------------------------------------

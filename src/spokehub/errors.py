@@ -25,7 +25,8 @@ Each error has a stable ``code`` for the CLI, the HTTP API and logs. Messages sa
         ├── WaitTimeout           wait_timeout       a signal or approval did not come in time
         ├── ApprovalRejected      approval_rejected  a human rejected the approval
         ├── ChildRunFailed        child_failed       a child run failed or was cancelled
-        └── NonDeterminismError   non_determinism    replay met a different call than recorded
+        ├── NonDeterminismError   non_determinism    replay met a different call than recorded
+        └── WorkflowSandboxError  workflow_sandbox   workflow code used real time or I/O
 
     BaseException
     └── Cancelled                                    delivered into a cancelled workflow; it
@@ -171,6 +172,10 @@ class ChildRunFailed(WorkflowError):
 
 class NonDeterminismError(WorkflowError):
     code = "non_determinism"
+
+
+class WorkflowSandboxError(WorkflowError):
+    code = "workflow_sandbox"
 
 
 class Cancelled(BaseException):

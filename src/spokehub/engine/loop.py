@@ -21,13 +21,9 @@ import contextvars
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any, TypeVar
 
-from spokehub.errors import WorkflowError
+from spokehub.errors import WorkflowSandboxError
 
 T = TypeVar("T")
-
-
-class WorkflowSandboxError(WorkflowError):
-    code = "workflow_sandbox"
 
 
 class WorkflowLoop(asyncio.AbstractEventLoop):
