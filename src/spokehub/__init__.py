@@ -40,6 +40,7 @@ from spokehub.errors import (
     WaitTimeout,
     WorkflowError,
     WorkflowNotFound,
+    WorkflowSandboxError,
 )
 from spokehub.runtime.context import StepContext, WorkflowContext, step_context, workflow_context
 from spokehub.runtime.definitions import StepDefinition, Workflow, step, workflow
@@ -126,6 +127,7 @@ __all__ = [
     "WorkflowContext",
     "WorkflowError",
     "WorkflowNotFound",
+    "WorkflowSandboxError",
     "__version__",
     "approval",
     "approval_sync",
