@@ -631,3 +631,34 @@ def test_bad_arguments_to_durable_waits_fail_the_run_clearly(
     run_until_idle(client)
     with pytest.raises(sh.RunFailed, match=message):
         handle.result()
+
+
+@step
+async def rt_tick(i: int) -> int:
+    await asyncio.sleep(0.001)
+    return i
+
+
+@workflow
+async def rt_ticks(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += await rt_tick(i)
+    return total
+
+
+def test_a_lone_run_commits_on_its_own_thread_and_many_runs_share_commits(db_url: str) -> None:
+    with Client(db_url) as real:
+        assert real.run(rt_ticks, 5) == 10
+        stats = real.store.stats
+        assert stats.direct >= 5  # each step's commit ran without a thread hand-off
+
+        async def many() -> tuple[int, int]:
+            handles = [await real.start_async(rt_ticks, 5) for _ in range(40)]
+            before = stats.commits
+            await sh.Worker(real, concurrency=100).run(until_idle=True)
+            assert all([await h.result_async() == 10 for h in handles])
+            return stats.commits - before, 40 * 5
+
+        commits, steps = asyncio.run(many())
+        assert commits < steps / 2, f"{commits} commits for {steps} concurrent steps"

@@ -115,7 +115,9 @@ class RunDriver:
                 version=self.defn.version,
                 finish=finish,
                 unload=unload,
-            )
+            ),
+            # A worker driving this run alone has nothing else to do while it commits.
+            direct=len(self.worker.active) <= 1 and not self.steps,
         )
         self.cancel_requested = result.cancel_requested
         if p.events and self.worker.client.interceptors:

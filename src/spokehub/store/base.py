@@ -162,6 +162,7 @@ class StoreStats:
     commits: int = 0
     batches: int = 0
     operations: int = 0
+    direct: int = 0  # operations run on the caller's thread (``run(direct=True)``)
     extra: dict[str, int] = field(default_factory=dict)
 
 
@@ -188,7 +189,14 @@ class Store(Protocol):
         root_id: str | None = None,
         dead_owners: Sequence[str] = (),
     ) -> list[Claimed]: ...
-    async def flush(self, flush: Flush) -> FlushResult: ...
+    async def flush(self, flush: Flush, *, direct: bool = False) -> FlushResult:
+        """Commit a run's events and state, fenced by its lease.
+
+        ``direct`` says the caller has nothing else to do meanwhile, so a backend may run the
+        commit on the caller's thread when it is otherwise idle.
+        """
+        ...
+
     async def renew(self, owner: str, leases: dict[str, int], until: float) -> set[str]: ...
     async def running_owners(self) -> list[str]: ...
 

@@ -76,6 +76,10 @@ class Executor(Generic[C]):
             target=self._main, args=(connect, ready), name=name, daemon=True
         )
         self._closed = False
+        # Held by whoever uses the connection: the database thread for a batch, or a caller
+        # running one operation directly (see ``run(direct=True)``).
+        self._lock = threading.Lock()
+        self._conn: C | None = None
         self._thread.start()
         ready.result()  # re-raises a connection error in the caller
 
@@ -86,9 +90,26 @@ class Executor(Generic[C]):
         self._queue.put(_Op(fn, args, mode, future))
         return future
 
-    async def run(self, mode: str, fn: Callable[..., T], *args: Any) -> T:
+    async def run(self, mode: str, fn: Callable[..., T], *args: Any, direct: bool = False) -> T:
+        """Run ``fn(conn, *args)`` on the database connection.
+
+        With ``direct`` the caller asserts it has nothing else to do meanwhile (a worker
+        driving a single run): when no other operation is queued or running, the operation
+        runs right here, on the caller's thread, sparing two thread hand-offs. Whenever other
+        work is about, it queues as usual, so group commit still forms under concurrency.
+        """
         if self._closed:
             raise RuntimeError("the store is closed")
+        conn = self._conn
+        if direct and conn is not None and self._queue.empty() and self._lock.acquire(False):
+            try:
+                self.stats.direct += 1
+                ((_, ok, value),) = self._execute(conn, [_Op(fn, args, mode, None)])
+            finally:
+                self._lock.release()
+            if ok:
+                return value  # type: ignore[no-any-return]
+            raise value
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._queue.put(_Op(fn, args, mode, future, loop))
@@ -107,6 +128,7 @@ class Executor(Generic[C]):
         except Exception as exc:
             ready.set_exception(exc)
             return
+        self._conn = conn
         ready.set_result(None)
         try:
             while True:
@@ -115,9 +137,11 @@ class Executor(Generic[C]):
                 if stop:
                     break
         finally:
-            close = getattr(conn, "close", None)
-            if close is not None:
-                close()
+            with self._lock:  # never close the connection under a direct caller
+                self._conn = None
+                close = getattr(conn, "close", None)
+                if close is not None:
+                    close()
 
     def _take(self) -> tuple[list[_Op[C]], bool]:
         first = self._queue.get()
@@ -138,28 +162,31 @@ class Executor(Generic[C]):
         return batch, False
 
     def _run_batch(self, conn: C, batch: list[_Op[C]]) -> None:
+        with self._lock:
+            outcomes = self._execute(conn, batch)
+        self._settle(outcomes)
+
+    def _execute(self, conn: C, batch: list[_Op[C]]) -> list[Outcome]:
+        """Run a batch: reads as they are, writes in one transaction. Call with the lock held."""
         if not batch:
-            return
+            return []
         self.stats.batches += 1
         self.stats.operations += len(batch)
         if batch[0].mode == "alone" or all(op.mode == "read" for op in batch):
-            self._settle([self._run_one(conn, op) for op in batch])
-            return
+            return [self._run_one(conn, op) for op in batch]
         d = self._dialect
         changes = d.changes(conn)
         try:
             d.begin(conn)
         except Exception as exc:
             error = d.translate(exc)
-            self._settle([(op, False, error) for op in batch])
-            return
+            return [(op, False, error) for op in batch]
         if len(batch) == 1:  # alone in its transaction: a failure rolls back the whole of it
             outcomes = [self._run_one(conn, batch[0])]
             if not outcomes[0][1]:
                 with contextlib.suppress(Exception):
                     d.rollback(conn)
-                self._settle(outcomes)
-                return
+                return outcomes
         else:
             outcomes = [self._in_savepoint(conn, op) for op in batch]
         try:
@@ -168,13 +195,12 @@ class Executor(Generic[C]):
             error = d.translate(exc)
             with contextlib.suppress(Exception):  # may already be out of the transaction
                 d.rollback(conn)
-            self._settle([(op, False, error) for op in batch])
-            return
+            return [(op, False, error) for op in batch]
         # A transaction that wrote nothing writes no log record and needs no fsync; counting
         # it would overstate what durability costs.
         if d.changes(conn) != changes:
             self.stats.commits += 1
-        self._settle(outcomes)
+        return outcomes
 
     def _settle(self, outcomes: list[Outcome]) -> None:
         """Hand results back: one wake-up per event loop for the whole batch, not one per op."""

@@ -170,8 +170,8 @@ class SqliteStore:
             tuple(dead_owners),
         )
 
-    async def flush(self, flush: Flush) -> FlushResult:
-        return await self._x.run("write", self._flush, flush)
+    async def flush(self, flush: Flush, *, direct: bool = False) -> FlushResult:
+        return await self._x.run("write", self._flush, flush, direct=direct)
 
     async def renew(self, owner: str, leases: dict[str, int], until: float) -> set[str]:
         if not leases:
