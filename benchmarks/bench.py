@@ -269,6 +269,25 @@ def machine_facts(directory: Path) -> Machine:
 
 
 # -- 1. raw SQLite ---------------------------------------------------------------------------
+def cpu_reference(repeats: int = 5) -> float:
+    """CPU ms of a fixed pure-Python workload (JSON, dicts, calls), best of ``repeats``.
+
+    This virtual machine's CPU speed drifts by a third from one quarter hour to the next. The
+    same workload timed in the same run tells how fast the CPU was, so CPU per step can also be
+    read in these drift-free units.
+    """
+    payload = {"run": "r1", "seq": 3, "data": {"name": "step", "result": list(range(20))}}
+    best = float("inf")
+    for _ in range(repeats):
+        began = time.process_time()
+        for i in range(2_000):
+            text = json.dumps({**payload, "i": i}, separators=(",", ":"))
+            back = json.loads(text)
+            back["data"]["result"].sort(reverse=True)
+        best = min(best, time.process_time() - began)
+    return best * 1000
+
+
 def measure_raw(directory: Path, seconds: float, synchronous: str) -> Raw:
     """One small insert per transaction on a fresh WAL file: the disk's durable commit rate."""
     path = directory / f"raw-{time.monotonic_ns()}.db"
@@ -668,6 +687,7 @@ def run_all(directory: Path, sizes: Sizes, console: Console) -> dict[str, Any]:
         f"WAL synchronous={machine.synchronous}"
     )
     sections: list[tuple[str, Callable[[], Any]]] = [
+        ("cpu reference before", cpu_reference),
         ("raw before", lambda: measure_raw(directory, sizes.raw_seconds, machine.synchronous)),
         ("sequential", lambda: asyncio.run(sequential(directory, sizes.sequential_runs))),
         (
@@ -677,6 +697,7 @@ def run_all(directory: Path, sizes: Sizes, console: Console) -> dict[str, Any]:
         ("cold start", lambda: cold_start(directory, sizes.cold_repeats)),
         ("waiting", lambda: waiting_runs(directory, sizes.waiting_runs)),
         ("raw after", lambda: measure_raw(directory, sizes.raw_seconds, machine.synchronous)),
+        ("cpu reference after", cpu_reference),
     ]
     out: dict[str, Any] = {}
     for name, section in sections:
@@ -689,6 +710,13 @@ def run_all(directory: Path, sizes: Sizes, console: Console) -> dict[str, Any]:
     conc = median_round(conc_rounds)
     table = print_report(console, raw, seq, conc_rounds, cold, wait)
     load_after = load_average()
+    ref = (out["cpu reference before"] + out["cpu reference after"]) / 2
+    console.print(
+        f"CPU reference workload {out['cpu reference before']:.1f} ms before, "
+        f"{out['cpu reference after']:.1f} ms after: sequential CPU per step = "
+        f"{seq.cpu_ms_per_step / ref:.4f} reference units, concurrent "
+        f"{conc.cpu_ms_per_step / ref:.4f} (drift-free; compare runs with these)"
+    )
     console.print(
         f"load average before {machine.load_before[0]:.2f}, after {load_after[0]:.2f} "
         f"(on {machine.usable_cores} cores; other processes slow every figure)"
@@ -696,6 +724,12 @@ def run_all(directory: Path, sizes: Sizes, console: Console) -> dict[str, Any]:
     return {
         "machine": {**asdict(machine), "load_after": load_after},
         "raw": {"before": asdict(raw[0]), "after": asdict(raw[1])},
+        "cpu_reference_ms": {
+            "before": out["cpu reference before"],
+            "after": out["cpu reference after"],
+            "sequential_step_units": seq.cpu_ms_per_step / ref,
+            "concurrent_step_units": conc.cpu_ms_per_step / ref,
+        },
         "sequential": seq.to_dict(),
         "concurrent": conc.to_dict(),
         "concurrent_rounds": [t.to_dict() for t in conc_rounds],
