@@ -1,0 +1,80 @@
+"""Worker leases with real time: heartbeats keep them, a takeover fences the old owner out."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import spokehub as sh
+from spokehub import Client, RetryPolicy, RunStatus, Settings, step, workflow
+from spokehub.engine.events import EventKind
+
+slow_calls: list[str] = []
+
+
+@step(retry=RetryPolicy(max_attempts=1))
+async def wk_slow(tag: str) -> str:
+    slow_calls.append(tag)
+    await asyncio.sleep(0.8)
+    return tag
+
+
+@workflow
+async def wk_flow(tag: str) -> str:
+    return await wk_slow(tag)
+
+
+def short_lease(tmp_path: Path) -> Client:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'w.db'}", lease_seconds=0.3, poll_interval=0.05
+    )
+    return Client(settings=settings)
+
+
+def test_heartbeats_keep_the_lease_of_a_long_step(tmp_path: Path) -> None:
+    with short_lease(tmp_path) as client:
+
+        async def go() -> tuple[str, int]:
+            handle = await client.start_async(wk_flow, "a")
+            first = sh.Worker(client)
+            rival = sh.Worker(client)  # would take the run over if the lease ran out
+            task = asyncio.create_task(first.run(until_idle=True))
+            await asyncio.sleep(0.5)  # past the 0.3 s lease, inside the 0.8 s step
+            await rival.run(until_idle=True)
+            await task
+            run = await handle.get_async()
+            return await handle.result_async(), run.recoveries
+
+        result, recoveries = asyncio.run(go())
+    assert result == "a"
+    assert recoveries == 0
+    assert slow_calls.count("a") == 1
+
+
+def test_a_worker_whose_lease_was_taken_commits_nothing(tmp_path: Path) -> None:
+    with short_lease(tmp_path) as client:
+
+        async def go() -> str:
+            handle = await client.start_async(wk_flow, "b")
+            worker = sh.Worker(client)
+            task = asyncio.create_task(worker.run(until_idle=True))
+            while "b" not in slow_calls:  # noqa: ASYNC110 - another task fills it; bounded by the timeout
+                await asyncio.sleep(0.01)
+            # Another worker takes the run over (as after a long pause of this one).
+            conn = sqlite3.connect(tmp_path / "w.db")
+            conn.execute(
+                "UPDATE runs SET lease_owner = 'thief', lease_epoch = lease_epoch + 1 WHERE id = ?",
+                (handle.id,),
+            )
+            conn.commit()
+            conn.close()
+            await asyncio.wait_for(task, 5)
+            return handle.id
+
+        run_id = asyncio.run(go())
+        run = client.get_run(run_id)
+        kinds = [e.kind for e in client.events(run_id)]
+    assert run.status is RunStatus.RUNNING
+    assert run.lease_owner == "thief"
+    assert EventKind.STEP_COMPLETED not in kinds  # fenced out (heartbeat first, commit second)
