@@ -126,9 +126,6 @@ class Replay:
             f"finish old runs with the old code, or fork the run from an earlier step"
         )
 
-    def unconsumed_calls(self, called: set[int]) -> list[int]:
-        return sorted(set(self.history.calls) - called)
-
 
 _RUN_LEVEL = {
     EventKind.RUN_FINISHED,

@@ -14,7 +14,6 @@ from typing import Any
 
 from spokehub.engine.events import Event
 from spokehub.engine.timeline import RowKind, RowStatus, Timeline, TimelineRow, build_timeline
-from spokehub.errors import RunIdConflict, RunNotFound
 from spokehub.runtime.client import Client
 from spokehub.runtime.definitions import Workflow
 from spokehub.store.base import RunRecord
@@ -204,18 +203,8 @@ async def fork(
     """Start a new run that replays ``run_id``'s calls before ``from_step``, then goes on live."""
     if from_step < 1:
         raise ValueError(f"--from-step counts calls from 1, got {from_step}")
-    if new_run_id is not None:
-        if not new_run_id.strip():
-            raise ValueError("the new run id must not be empty")
-        # The store inserts a fork with ON CONFLICT DO NOTHING, which would silently hand back
-        # the existing run; refuse instead.
-        try:
-            await client.get_run_async(new_run_id)
-        except RunNotFound:
-            pass
-        else:
-            raise RunIdConflict(
-                f"a run with id {new_run_id!r} already exists; pick another --id for the fork"
-            )
+    if new_run_id is not None and not new_run_id.strip():
+        raise ValueError("the new run id must not be empty")
+    # An id that is taken is refused by the store, atomically, with RunIdConflict.
     handle = await client.fork_async(run_id, from_step=from_step, new_run_id=new_run_id)
     return await client.get_run_async(handle.id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
 
@@ -332,6 +332,3 @@ def step(
         return st
 
     return wrap(fn) if fn is not None else wrap
-
-
-AsyncFn = Callable[..., Coroutine[Any, Any, Any]]

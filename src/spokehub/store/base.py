@@ -7,7 +7,7 @@ A backend is one module (``sqlite.py``; ``postgres.py`` next). The contract suit
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from spokehub.engine.events import Event
@@ -163,7 +163,6 @@ class StoreStats:
     batches: int = 0
     operations: int = 0
     direct: int = 0  # operations run on the caller's thread (``run(direct=True)``)
-    extra: dict[str, int] = field(default_factory=dict)
 
 
 class Store(Protocol):

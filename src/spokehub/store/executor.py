@@ -45,7 +45,7 @@ class _Op(Generic[C]):
     fn: Callable[..., Any]
     args: tuple[Any, ...]
     mode: str  # "read", "write" or "alone" (runs outside any transaction, e.g. VACUUM)
-    future: Any  # a concurrent.futures.Future, or an asyncio.Future of ``loop``
+    future: asyncio.Future[Any] | None  # None for an operation run directly by its caller
     loop: asyncio.AbstractEventLoop | None = None
 
 
@@ -55,7 +55,7 @@ Outcome = tuple[_Op[Any], bool, Any]
 def _resolve(outcomes: list[Outcome]) -> None:
     """Settle asyncio futures on their own loop (one call for a whole batch)."""
     for op, ok, value in outcomes:
-        if op.future.done():  # its caller was cancelled meanwhile
+        if op.future is None or op.future.done():  # its caller was cancelled meanwhile
             continue
         if ok:
             op.future.set_result(value)
@@ -82,13 +82,6 @@ class Executor(Generic[C]):
         self._conn: C | None = None
         self._thread.start()
         ready.result()  # re-raises a connection error in the caller
-
-    def submit(self, mode: str, fn: Callable[..., T], *args: Any) -> concurrent.futures.Future[T]:
-        if self._closed:
-            raise RuntimeError("the store is closed")
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._queue.put(_Op(fn, args, mode, future))
-        return future
 
     async def run(self, mode: str, fn: Callable[..., T], *args: Any, direct: bool = False) -> T:
         """Run ``fn(conn, *args)`` on the database connection.
@@ -206,13 +199,9 @@ class Executor(Generic[C]):
         """Hand results back: one wake-up per event loop for the whole batch, not one per op."""
         by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
         for outcome in outcomes:
-            op, ok, value = outcome
-            if op.loop is not None:
-                by_loop.setdefault(op.loop, []).append(outcome)
-            elif ok:
-                op.future.set_result(value)
-            else:
-                op.future.set_exception(value)
+            loop = outcome[0].loop
+            if loop is not None:
+                by_loop.setdefault(loop, []).append(outcome)
         for loop, items in by_loop.items():
             with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
                 loop.call_soon_threadsafe(_resolve, items)

@@ -126,9 +126,6 @@ class SqliteStore:
     async def close(self) -> None:
         self._x.close()
 
-    def close_sync(self) -> None:
-        self._x.close()
-
     # -- schema -----------------------------------------------------------------------------
     async def migrate(self) -> list[str]:
         return await self._x.run("alone", _migrate)
@@ -259,7 +256,7 @@ class SqliteStore:
                 f"run {run_id!r}: ledger position already written; another worker owns it"
             ) from None
 
-    def _insert_new(self, conn: sqlite3.Connection, new: NewRun, now: float) -> RunRecord:
+    def _insert_new(self, conn: sqlite3.Connection, new: NewRun, now: float) -> None:
         data, blob = self._payload(conn, new.input)
         claimed = new.claim_by is not None
         cur = conn.execute(
@@ -295,12 +292,12 @@ class SqliteStore:
                 ),
             )
             self._insert_events(conn, new.id, events)
-        return self._get_run(conn, new.id)
 
     def _insert_fresh(self, conn: sqlite3.Connection, new: NewRun, now: float) -> RunRecord:
         if conn.execute("SELECT 1 FROM runs WHERE id = ?", (new.id,)).fetchone():
             raise RunIdConflict(f"a run with id {new.id!r} already exists; choose another id")
-        return self._insert_new(conn, new, now)
+        self._insert_new(conn, new, now)
+        return self._get_run(conn, new.id)
 
     def _start(self, conn: sqlite3.Connection, new: NewRun, now: float) -> StartResult:
         existing = conn.execute(
@@ -315,7 +312,8 @@ class SqliteStore:
                     "the same workflow and input: pick a new run_id for new work"
                 )
             return StartResult(self._get_run(conn, new.id), created=False, epoch=None)
-        run = self._insert_new(conn, new, now)
+        self._insert_new(conn, new, now)
+        run = self._get_run(conn, new.id)
         epoch = run.lease_epoch if new.claim_by else None
         return StartResult(run, created=True, epoch=epoch, events=tuple(new.events))
 
