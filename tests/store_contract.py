@@ -4,6 +4,7 @@ and provides a ``store`` fixture (a migrated, empty store)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -11,7 +12,7 @@ import pytest
 
 from spokehub.engine.events import Event, EventKind
 from spokehub.errors import InvalidRunState, LeaseLost, RunIdConflict, RunNotFound
-from spokehub.store.base import Finish, Flush, NewRun, Store, Unload
+from spokehub.store.base import Finish, Flush, NewRun, Store, Unload, WorkerInfo
 from spokehub.types import RunStatus
 
 T = TypeVar("T")
@@ -243,6 +244,54 @@ class StoreContract:
         assert (stats.runs, stats.events) == (1, 1)
         assert {r.id for r in run(store.list_runs())} == {"new", "live"}
         assert run(store.get_run("live")).input == big  # shared blob kept for the others
+
+    def test_workers_report_and_list(self, store: Store) -> None:
+        w = WorkerInfo(
+            owner="h:1:ab",
+            name="h",
+            host="h",
+            pid=1,
+            queues=("default", "q2"),
+            concurrency=8,
+            active=0,
+            state="running",
+            started_at=NOW,
+            heartbeat_at=NOW,
+        )
+        run(store.report_worker(w))
+        run(store.report_worker(dataclasses.replace(w, active=3, heartbeat_at=NOW + 5)))
+        (listed,) = run(store.list_workers())
+        assert (listed.active, listed.heartbeat_at, listed.queues) == (
+            3,
+            NOW + 5,
+            ("default", "q2"),
+        )
+        assert run(store.list_workers(seen_since=NOW + 6)) == []
+
+    def test_queue_stats_count_unfinished_runs(self, store: Store) -> None:
+        run(store.start(new_run("a"), NOW))
+        run(store.start(new_run("b", queue="q2"), NOW + 1))
+        run(store.start(new_run("c", queue="q2"), NOW + 2))
+        claim(store, queues=["q2"], limit=1)
+        stats = {s.queue: s for s in run(store.queue_stats())}
+        assert stats["default"].counts == {"pending": 1}
+        assert stats["q2"].counts == {"pending": 1, "running": 1}
+        assert (stats["q2"].depth, stats["q2"].oldest_pending_at) == (1, NOW + 2)
+
+    def test_transact_commits_or_rolls_back(self, store: Store) -> None:
+        def write(tx: Any) -> int:
+            tx.execute("UPDATE runs SET priority = ? WHERE id = ?", (7, "a"))
+            return int(tx.execute("SELECT priority FROM runs WHERE id = ?", ("a",)).fetchone()[0])
+
+        def fail(tx: Any) -> None:
+            tx.execute("UPDATE runs SET priority = ? WHERE id = ?", (9, "a"))
+            raise ValueError("boom")
+
+        run(store.start(new_run("a"), NOW))
+        assert run(store.transact(write)) == 7
+        with pytest.raises(ValueError, match="boom"):
+            run(store.transact(fail))
+        assert run(store.get_run("a")).priority == 7
 
     def test_migrate_is_idempotent(self, store: Store) -> None:
         version = run(store.schema_version())

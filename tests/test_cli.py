@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from spokehub.cli.app import app
 from spokehub.runtime.loader import import_app
+from spokehub.store import schema
 
 APP = str(Path(__file__).parent / "apps" / "cli_flows.py")
 runner = CliRunner()
@@ -341,10 +342,16 @@ def test_fork_replays_earlier_calls_and_prints_the_new_id(db: str) -> None:
 
 # -- db --------------------------------------------------------------------------------------
 def test_db_upgrade_reports_migrations(db: str) -> None:
+    known = [f"{m.version:04d}_{m.name}" for m in schema.load("sqlite")]
+    top = len(known)
+    assert known[0] == "0001_initial"
     first = cli(db, "db", "upgrade")
-    assert first.stdout.splitlines() == ["applied 0001_initial", "schema is at version 1"]
-    assert cli(db, "db", "upgrade").stdout.strip() == "schema is up to date (version 1)"
-    assert json.loads(cli(db, "db", "upgrade", "--json").stdout) == {"applied": [], "version": 1}
+    assert first.stdout.splitlines() == [
+        *(f"applied {name}" for name in known),
+        f"schema is at version {top}",
+    ]
+    assert cli(db, "db", "upgrade").stdout.strip() == f"schema is up to date (version {top})"
+    assert json.loads(cli(db, "db", "upgrade", "--json").stdout) == {"applied": [], "version": top}
 
 
 def test_db_prune(db: str) -> None:

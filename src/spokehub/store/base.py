@@ -6,12 +6,33 @@ A backend is one module (``sqlite.py``; ``postgres.py`` next). The contract suit
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
 
 from spokehub.engine.events import Event
 from spokehub.types import JSON, RunStatus
+
+T = TypeVar("T")
+
+
+class Rows(Protocol):
+    """What ``Tx.execute`` returns (a DB-API cursor)."""
+
+    @property
+    def rowcount(self) -> int: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+class Tx(Protocol):
+    """A connection inside a transaction, handed to ``Store.transact`` callbacks.
+
+    SQL uses ``?`` placeholders on every backend (the PostgreSQL store translates them), plain
+    types only (TEXT, INTEGER, REAL/DOUBLE PRECISION), and ``RETURNING`` instead of lastrowid.
+    """
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Rows: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +176,58 @@ class PruneStats:
     bytes_after: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerInfo:
+    """A worker process as it last reported itself (heartbeats update it)."""
+
+    owner: str  # the lease owner name: host:pid:token
+    name: str
+    host: str
+    pid: int
+    queues: tuple[str, ...]
+    concurrency: int
+    active: int  # runs it drives now
+    state: str  # "running", "draining" or "stopped"
+    started_at: float
+    heartbeat_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "owner": self.owner,
+            "name": self.name,
+            "host": self.host,
+            "pid": self.pid,
+            "queues": list(self.queues),
+            "concurrency": self.concurrency,
+            "active": self.active,
+            "state": self.state,
+            "started_at": self.started_at,
+            "heartbeat_at": self.heartbeat_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """How many runs of a queue are in each status (finished ones are not counted)."""
+
+    queue: str
+    counts: dict[str, int] = field(default_factory=dict)  # status -> runs
+    oldest_pending_at: float | None = None
+
+    @property
+    def depth(self) -> int:
+        """Runs waiting for a worker to pick them up."""
+        return self.counts.get("pending", 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "queue": self.queue,
+            "counts": dict(self.counts),
+            "depth": self.depth,
+            "oldest_pending_at": self.oldest_pending_at,
+        }
+
+
 @dataclass(slots=True)
 class StoreStats:
     """Counters read from the store itself (benchmarks use ``commits``)."""
@@ -221,3 +294,18 @@ class Store(Protocol):
     async def request_cancel(self, run_id: str, now: float) -> RunRecord: ...
     async def insert_run(self, new: NewRun, now: float) -> RunRecord: ...
     async def prune(self, *, finished_before: float) -> PruneStats: ...
+
+    async def report_worker(self, info: WorkerInfo) -> None:
+        """Insert or update a worker's row (at start, on heartbeat, at stop)."""
+        ...
+
+    async def list_workers(self, *, seen_since: float | None = None) -> list[WorkerInfo]: ...
+    async def queue_stats(self) -> list[QueueStats]: ...
+
+    async def transact(self, fn: Callable[[Tx], T], *, write: bool = True) -> T:
+        """Run ``fn(tx)`` in one transaction on the store's connection (its own thread).
+
+        For features with tables of their own (API tokens, webhook deliveries): their SQL lives
+        with the feature, their tables in the numbered migrations of every dialect.
+        """
+        ...

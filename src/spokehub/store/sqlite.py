@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,12 @@ from spokehub.store.base import (
     InboxItem,
     NewRun,
     PruneStats,
+    QueueStats,
     RunRecord,
     StartResult,
+    T,
+    Tx,
+    WorkerInfo,
 )
 from spokehub.store.executor import Executor
 from spokehub.types import JSON, RunStatus
@@ -218,6 +222,18 @@ class SqliteStore:
         counts = await self._x.run("write", _prune, finished_before)
         await self._x.run("alone", _compact)
         return PruneStats(*counts, bytes_before=before, bytes_after=self._size())
+
+    async def report_worker(self, info: WorkerInfo) -> None:
+        await self._x.run("write", _report_worker, info)
+
+    async def list_workers(self, *, seen_since: float | None = None) -> list[WorkerInfo]:
+        return await self._x.run("read", _list_workers, seen_since)
+
+    async def queue_stats(self) -> list[QueueStats]:
+        return await self._x.run("read", _queue_stats)
+
+    async def transact(self, fn: Callable[[Tx], T], *, write: bool = True) -> T:
+        return await self._x.run("write" if write else "read", fn)
 
     def _size(self) -> int:
         if self.path == ":memory:":
@@ -697,6 +713,63 @@ def _next_wake(
         (*queues, *workflows),
     ).fetchone()
     return float(row[0]) if row and row[0] is not None else None
+
+
+def _report_worker(conn: sqlite3.Connection, w: WorkerInfo) -> None:
+    conn.execute(
+        "INSERT INTO workers (owner, name, host, pid, queues, concurrency, active, state, "
+        "started_at, heartbeat_at) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (owner) DO UPDATE "
+        "SET active = excluded.active, state = excluded.state, "
+        "heartbeat_at = excluded.heartbeat_at",
+        (
+            w.owner,
+            w.name,
+            w.host,
+            w.pid,
+            json.dumps(list(w.queues)),
+            w.concurrency,
+            w.active,
+            w.state,
+            w.started_at,
+            w.heartbeat_at,
+        ),
+    )
+
+
+def _list_workers(conn: sqlite3.Connection, seen_since: float | None) -> list[WorkerInfo]:
+    rows = conn.execute(
+        "SELECT owner, name, host, pid, queues, concurrency, active, state, started_at, "
+        "heartbeat_at FROM workers WHERE heartbeat_at >= ? ORDER BY name, started_at",
+        (seen_since if seen_since is not None else float("-inf"),),
+    ).fetchall()
+    return [
+        WorkerInfo(
+            owner=r[0],
+            name=r[1],
+            host=r[2],
+            pid=r[3],
+            queues=tuple(json.loads(r[4])),
+            concurrency=r[5],
+            active=r[6],
+            state=r[7],
+            started_at=r[8],
+            heartbeat_at=r[9],
+        )
+        for r in rows
+    ]
+
+
+def _queue_stats(conn: sqlite3.Connection) -> list[QueueStats]:
+    found: dict[str, QueueStats] = {}
+    for queue, status, count, oldest in conn.execute(
+        "SELECT queue, status, COUNT(*), MIN(created_at) FROM runs "
+        "WHERE status IN ('pending', 'running', 'waiting') GROUP BY queue, status"
+    ).fetchall():
+        stats = found.setdefault(queue, QueueStats(queue))
+        stats.counts[status] = count
+        if status == "pending":
+            found[queue] = QueueStats(queue, stats.counts, oldest)
+    return [found[q] for q in sorted(found)]
 
 
 def _prune(conn: sqlite3.Connection, before: float) -> tuple[int, int, int]:
