@@ -1,0 +1,1 @@
+"""Traces, metrics and structured logs for runs and steps."""

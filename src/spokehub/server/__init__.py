@@ -1,0 +1,1 @@
+"""The HTTP server: REST API, webhooks and the dashboard (extra ``spokehub[server]``)."""
