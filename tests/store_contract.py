@@ -245,6 +245,17 @@ class StoreContract:
         assert {r.id for r in run(store.list_runs())} == {"new", "live"}
         assert run(store.get_run("live")).input == big  # shared blob kept for the others
 
+    def test_list_runs_filters(self, store: Store) -> None:
+        for i, run_id in enumerate(["Deploy-1", "deploy_2", "build-3", "x%y"]):
+            run(store.start(new_run(run_id), NOW + i))
+        ids = lambda **kw: [r.id for r in run(store.list_runs(**kw))]  # noqa: E731
+        assert ids() == ["x%y", "build-3", "deploy_2", "Deploy-1"]
+        assert ids(search="DEPLOY") == ["deploy_2", "Deploy-1"]
+        assert ids(search="_") == ["deploy_2"]  # LIKE wildcards are matched literally
+        assert ids(search="%") == ["x%y"]
+        assert ids(created_after=NOW + 1, created_before=NOW + 3) == ["build-3", "deploy_2"]
+        assert ids(limit=1) == ["x%y"]
+
     def test_workers_report_and_list(self, store: Store) -> None:
         w = WorkerInfo(
             owner="h:1:ab",

@@ -83,11 +83,23 @@ async def list_runs(
     status: RunStatus | None = None,
     workflow: str | None = None,
     limit: int = 100,
+    created_after: float | None = None,
+    created_before: float | None = None,
+    search: str | None = None,
 ) -> list[RunRecord]:
-    """Newest runs first."""
+    """Newest runs first; ``search`` matches part of the run id, ignoring case."""
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
-    return await client.list_runs_async(status=status, workflow=workflow, limit=limit)
+    if created_after is not None and created_before is not None and created_after > created_before:
+        raise ValueError("created_after must not be later than created_before")
+    return await client.list_runs_async(
+        status=status,
+        workflow=workflow,
+        limit=limit,
+        created_after=created_after,
+        created_before=created_before,
+        search=search,
+    )
 
 
 async def show_run(client: Client, run_id: str) -> RunView:

@@ -308,10 +308,25 @@ class Client:
         return await self.store.get_run(run_id)
 
     async def list_runs_async(
-        self, *, status: RunStatus | None = None, workflow: str | None = None, limit: int = 100
+        self,
+        *,
+        status: RunStatus | None = None,
+        workflow: str | None = None,
+        limit: int = 100,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        search: str | None = None,
     ) -> list[RunRecord]:
+        """Newest first; ``search`` matches part of the run id, ignoring case."""
         await self.ensure_schema()
-        return await self.store.list_runs(status=status, workflow=workflow, limit=limit)
+        return await self.store.list_runs(
+            status=status,
+            workflow=workflow,
+            limit=limit,
+            created_after=created_after,
+            created_before=created_before,
+            search=search,
+        )
 
     async def events_async(self, run_id: str) -> list[Event]:
         await self.ensure_schema()
@@ -426,9 +441,25 @@ class Client:
         return _sync(self.get_run_async(run_id))
 
     def list_runs(
-        self, *, status: RunStatus | None = None, workflow: str | None = None, limit: int = 100
+        self,
+        *,
+        status: RunStatus | None = None,
+        workflow: str | None = None,
+        limit: int = 100,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        search: str | None = None,
     ) -> list[RunRecord]:
-        return _sync(self.list_runs_async(status=status, workflow=workflow, limit=limit))
+        return _sync(
+            self.list_runs_async(
+                status=status,
+                workflow=workflow,
+                limit=limit,
+                created_after=created_after,
+                created_before=created_before,
+                search=search,
+            )
+        )
 
     def events(self, run_id: str) -> list[Event]:
         return _sync(self.events_async(run_id))

@@ -194,8 +194,20 @@ class SqliteStore:
         status: RunStatus | None = None,
         workflow: str | None = None,
         limit: int = 100,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        search: str | None = None,
     ) -> list[RunRecord]:
-        return await self._x.run("read", self._list_runs, status, workflow, limit)
+        return await self._x.run(
+            "read",
+            self._list_runs,
+            status,
+            workflow,
+            limit,
+            created_after,
+            created_before,
+            search,
+        )
 
     async def events(self, run_id: str) -> list[Event]:
         return await self._x.run("read", self._events_checked, run_id)
@@ -554,14 +566,28 @@ class SqliteStore:
         status: RunStatus | None,
         workflow: str | None,
         limit: int,
+        created_after: float | None,
+        created_before: float | None,
+        search: str | None,
     ) -> list[RunRecord]:
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if status is not None:
             where.append("status = ?")
             params.append(status.value)
         if workflow is not None:
             where.append("workflow = ?")
             params.append(workflow)
+        if created_after is not None:
+            where.append("created_at >= ?")
+            params.append(created_after)
+        if created_before is not None:
+            where.append("created_at < ?")
+            params.append(created_before)
+        if search:
+            escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where.append("LOWER(id) LIKE ? ESCAPE '\\'")
+            params.append(f"%{escaped}%")
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         rows = conn.execute(
             f"SELECT {_RUN_COLUMNS} FROM runs {clause} ORDER BY created_at DESC, id LIMIT ?",
