@@ -100,7 +100,7 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     s = open_store(Settings(database_url=str(path)))
     run(s.migrate())
     conn = sqlite3.connect(path)
-    conn.execute("INSERT INTO schema_migrations (version, name) VALUES (99, 'future')")
+    conn.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', 0)")
     conn.commit()
     conn.close()
     with pytest.raises(SchemaError, match="upgrade spokehub"):

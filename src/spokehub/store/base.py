@@ -6,7 +6,7 @@ A backend is one module (``sqlite.py``; ``postgres.py`` next). The contract suit
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -62,6 +62,8 @@ class RunRecord:
     cancel_requested: bool
     wakeups: int
     recoveries: int
+    concurrency_key: str | None = None
+    started_at: float | None = None  # first picked up by a worker
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +86,8 @@ class RunRecord:
             "lease_owner": self.lease_owner,
             "cancel_requested": self.cancel_requested,
             "recoveries": self.recoveries,
+            "concurrency_key": self.concurrency_key,
+            "started_at": self.started_at,
         }
 
 
@@ -100,9 +104,34 @@ class NewRun:
     parent_id: str | None = None
     root_id: str | None = None
     priority: int = 0
+    concurrency_key: str | None = None
     claim_by: str | None = None
     lease_seconds: float = 30.0
     events: Sequence[Event] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueLimits:
+    """Limits a claim honours for one queue (declared with ``spokehub.Queue``).
+
+    Attributes:
+        concurrency: runs of the queue executing at once, across all workers.
+        rate: at most ``rate[0]`` runs started per ``rate[1]`` seconds (first starts only).
+        key_concurrency: runs in progress at once per ``concurrency_key``; a run holds its
+            key from its first start until it finishes, waits included.
+    """
+
+    concurrency: int | None = None
+    rate: tuple[int, float] | None = None
+    key_concurrency: int | None = None
+
+    @property
+    def limited(self) -> bool:
+        return (
+            self.concurrency is not None
+            or self.rate is not None
+            or self.key_concurrency is not None
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +289,18 @@ class Store(Protocol):
         lease_seconds: float,
         root_id: str | None = None,
         dead_owners: Sequence[str] = (),
-    ) -> list[Claimed]: ...
+        limits: Mapping[str, QueueLimits] | None = None,
+        slots: Mapping[str, int] | None = None,
+        max_recoveries: int | None = None,
+    ) -> list[Claimed]:
+        """Lease up to ``limit`` runs that are ready: new, due, or abandoned by a dead owner.
+
+        ``limits`` are the queues' global limits, ``slots`` how many more runs of each queue
+        this worker may take. A run recovered from a dead owner ``max_recoveries`` times is
+        not claimed again but dead-lettered: finished as failed with the reason.
+        """
+        ...
+
     async def flush(self, flush: Flush, *, direct: bool = False) -> FlushResult:
         """Commit a run's events and state, fenced by its lease.
 
@@ -270,6 +310,10 @@ class Store(Protocol):
         ...
 
     async def renew(self, owner: str, leases: dict[str, int], until: float) -> set[str]: ...
+    async def release(self, owner: str, leases: dict[str, int], now: float) -> None:
+        """Give runs back (a draining worker): due at once, not counted as recoveries."""
+        ...
+
     async def running_owners(self) -> list[str]: ...
 
     async def get_run(self, run_id: str) -> RunRecord: ...

@@ -28,3 +28,9 @@ def load(dialect: str) -> list[Migration]:
         if migration.version != expected:
             raise RuntimeError(f"migration numbers of {dialect} have a gap at {expected}")
     return found
+
+
+def statements(sql: str) -> list[str]:
+    """Split a migration file into statements (``--`` comment lines dropped)."""
+    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

@@ -1,0 +1,983 @@
+"""The SQL shared by the SQLite and PostgreSQL stores.
+
+Every operation here runs on the store's database thread with a DB-API connection whose
+``execute`` takes ``?`` placeholders (the PostgreSQL store wraps psycopg to translate them).
+The SQL keeps to what both engines speak: ``ON CONFLICT``, ``RETURNING``, ``CASE``, no
+booleans (flags are integers) and no engine-specific functions. What differs per engine
+(connecting, locking the rows a claim picks, schema bookkeeping, compaction, wake-up
+notifications) is a handful of hooks the subclasses fill in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from spokehub.config import Settings
+from spokehub.engine.events import Event, EventKind, upgrade
+from spokehub.errors import (
+    InvalidRunState,
+    LeaseLost,
+    RunIdConflict,
+    RunNotFound,
+    SchemaError,
+    StoreError,
+)
+from spokehub.store import schema
+from spokehub.store.base import (
+    Claimed,
+    Flush,
+    FlushResult,
+    InboxItem,
+    NewRun,
+    PruneStats,
+    QueueLimits,
+    QueueStats,
+    RunRecord,
+    StartResult,
+    T,
+    Tx,
+    WorkerInfo,
+)
+from spokehub.store.executor import Executor
+from spokehub.types import JSON, RunStatus
+
+_RUN_COLUMNS = (
+    "id, workflow, version, queue, status, priority, input, input_blob, input_hash, result, "
+    "result_blob, error, parent_id, root_id, created_at, updated_at, finished_at, wake_at, "
+    "waiting_on, lease_owner, lease_expires, lease_epoch, cancel_requested, wakeups, recoveries, "
+    "concurrency_key, started_at"
+)
+_FINISHED = ("completed", "failed", "cancelled")
+Conn = Any  # a DB-API connection taking ``?`` placeholders
+
+
+class RelationalStore:
+    """The verbs of ``Store`` in SQL; a subclass connects and fills in the hooks."""
+
+    dialect: ClassVar[str]
+    # Appended to the queries that pick runs to claim, so concurrent claimers skip each
+    # other's rows instead of queueing behind them (PostgreSQL); SQLite has one writer.
+    lock_rows: ClassVar[str] = ""
+    integrity_errors: ClassVar[tuple[type[Exception], ...]] = ()
+    url: str
+    _x: Executor[Any]
+    _settings: Settings
+
+    async def close(self) -> None:
+        self._x.close()
+
+    # -- schema -----------------------------------------------------------------------------
+    async def migrate(self) -> list[str]:
+        return await self._x.run("alone", self._migrate)
+
+    async def schema_version(self) -> int:
+        return await self._x.run("read", self._schema_version)
+
+    # -- runs -------------------------------------------------------------------------------
+    async def start(self, new: NewRun, now: float) -> StartResult:
+        return await self._x.run("write", self._start, new, now)
+
+    async def insert_run(self, new: NewRun, now: float) -> RunRecord:
+        return await self._x.run("write", self._insert_fresh, new, now)
+
+    async def claim(
+        self,
+        *,
+        owner: str,
+        queues: Sequence[str],
+        workflows: Sequence[str],
+        limit: int,
+        now: float,
+        lease_seconds: float,
+        root_id: str | None = None,
+        dead_owners: Sequence[str] = (),
+        limits: Mapping[str, QueueLimits] | None = None,
+        slots: Mapping[str, int] | None = None,
+        max_recoveries: int | None = None,
+    ) -> list[Claimed]:
+        if limit <= 0 or not queues or not workflows:
+            return []
+        request = _ClaimRequest(
+            owner=owner,
+            queues=tuple(queues),
+            workflows=tuple(workflows),
+            limit=limit,
+            now=now,
+            lease_seconds=lease_seconds,
+            root_id=root_id,
+            dead=tuple(dead_owners),
+            limits={q: lim for q, lim in (limits or {}).items() if q in queues and lim.limited},
+            slots=dict(slots or {}),
+            max_recoveries=max_recoveries,
+        )
+        return await self._x.run("write", self._claim, request)
+
+    async def flush(self, flush: Flush, *, direct: bool = False) -> FlushResult:
+        return await self._x.run("write", self._flush, flush, direct=direct)
+
+    async def renew(self, owner: str, leases: dict[str, int], until: float) -> set[str]:
+        if not leases:
+            return set()
+        return await self._x.run("write", _renew, owner, dict(leases), until)
+
+    async def release(self, owner: str, leases: dict[str, int], now: float) -> None:
+        if leases:
+            await self._x.run("write", self._release, owner, dict(leases), now)
+
+    async def running_owners(self) -> list[str]:
+        return await self._x.run("read", _running_owners)
+
+    async def get_run(self, run_id: str) -> RunRecord:
+        return await self._x.run("read", self._get_run, run_id)
+
+    async def get_runs(self, run_ids: Sequence[str]) -> list[RunRecord]:
+        return await self._x.run("read", self._get_runs, tuple(run_ids))
+
+    async def list_runs(
+        self,
+        *,
+        status: RunStatus | None = None,
+        workflow: str | None = None,
+        limit: int = 100,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        search: str | None = None,
+    ) -> list[RunRecord]:
+        return await self._x.run(
+            "read",
+            self._list_runs,
+            status,
+            workflow,
+            limit,
+            created_after,
+            created_before,
+            search,
+        )
+
+    async def events(self, run_id: str) -> list[Event]:
+        return await self._x.run("read", self._events_checked, run_id)
+
+    async def inbox(self, run_id: str) -> list[InboxItem]:
+        return await self._x.run("read", _inbox, run_id)
+
+    async def next_wake(self, *, queues: Sequence[str], workflows: Sequence[str]) -> float | None:
+        return await self._x.run("read", _next_wake, tuple(queues), tuple(workflows))
+
+    async def send_signal(self, run_id: str, name: str, payload: JSON, now: float) -> int:
+        return await self._x.run("write", self._send, run_id, "signal", name, payload, now)
+
+    async def decide_approval(
+        self, run_id: str, name: str | None, decision: dict[str, Any], now: float
+    ) -> str:
+        return await self._x.run("write", self._decide, run_id, name, decision, now)
+
+    async def request_cancel(self, run_id: str, now: float) -> RunRecord:
+        return await self._x.run("write", self._cancel, run_id, now)
+
+    async def prune(self, *, finished_before: float) -> PruneStats:
+        before = await self._x.run("read", self._size)
+        counts = await self._x.run("write", _prune, finished_before)
+        await self._x.run("alone", self._compact)
+        after = await self._x.run("read", self._size)
+        return PruneStats(*counts, bytes_before=before, bytes_after=after)
+
+    async def report_worker(self, info: WorkerInfo) -> None:
+        await self._x.run("write", _report_worker, info)
+
+    async def list_workers(self, *, seen_since: float | None = None) -> list[WorkerInfo]:
+        return await self._x.run("read", _list_workers, seen_since)
+
+    async def queue_stats(self) -> list[QueueStats]:
+        return await self._x.run("read", _queue_stats)
+
+    async def transact(self, fn: Callable[[Tx], T], *, write: bool = True) -> T:
+        return await self._x.run("write" if write else "read", fn)
+
+    # -- hooks for each engine (run on the database thread) -------------------------------------
+    def _size(self, conn: Conn) -> int:
+        """Bytes the database takes on disk."""
+        raise NotImplementedError
+
+    def _compact(self, conn: Conn) -> None:
+        """Give space freed by a prune back to the operating system."""
+        raise NotImplementedError
+
+    def _schema_version(self, conn: Conn) -> int:
+        raise NotImplementedError
+
+    def _begin_migration(self, conn: Conn) -> None:
+        """Open the transaction migrations run in, excluding concurrent migrators."""
+        raise NotImplementedError
+
+    def _lock_queue(self, conn: Conn, queue: str) -> None:
+        """Serialise claims on a queue with limits, so counts taken here stay true."""
+
+    def _notify(self, conn: Conn, queue: str) -> None:
+        """Tell idle workers (in other processes) that ``queue`` has work; sent at commit."""
+
+    def _migrate(self, conn: Conn) -> list[str]:
+        known = schema.load(self.dialect)
+        self._begin_migration(conn)
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                "name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
+            )
+            current = self._schema_version(conn)
+            if current > len(known):
+                raise SchemaError(
+                    f"the database schema is at version {current} but this spokehub knows up "
+                    f"to {len(known)}; upgrade spokehub before using this database"
+                )
+            applied = []
+            for m in known[current:]:
+                for statement in schema.statements(m.sql):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (m.version, m.name, time.time()),
+                )
+                applied.append(f"{m.version:04d}_{m.name}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return applied
+
+    # -- operations (run on the database thread) --------------------------------------------
+    def _payload(self, conn: Conn, value: JSON) -> tuple[str | None, str | None]:
+        """Encode a JSON value; large ones go to the blob table once, by content hash."""
+        text = json.dumps(value, separators=(",", ":"))
+        if len(text) <= self._settings.blob_threshold:
+            return text, None
+        digest = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+        conn.execute(
+            "INSERT INTO blobs (hash, data, size, created_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (hash) DO NOTHING",
+            (digest, text, len(text), time.time()),
+        )
+        return None, digest
+
+    def _insert_events(self, conn: Conn, run_id: str, events: Sequence[Event]) -> None:
+        rows = []
+        for e in events:
+            data, blob = self._payload(conn, e.data)
+            rows.append((run_id, e.position, e.kind.value, e.seq, e.at, e.v, data, blob))
+        try:
+            conn.executemany(
+                "INSERT INTO events (run_id, position, kind, seq, at, v, data, blob) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        except self.integrity_errors:
+            raise LeaseLost(
+                f"run {run_id!r}: ledger position already written; another worker owns it"
+            ) from None
+
+    def _insert_new(self, conn: Conn, new: NewRun, now: float) -> bool:
+        """Insert a run with its first events; False when its id exists already."""
+        data, blob = self._payload(conn, new.input)
+        claimed = new.claim_by is not None
+        cur = conn.execute(
+            "INSERT INTO runs (id, workflow, version, queue, status, priority, input, input_blob, "
+            "input_hash, parent_id, root_id, created_at, updated_at, lease_owner, lease_expires, "
+            "lease_epoch, concurrency_key, started_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING",
+            (
+                new.id,
+                new.workflow,
+                new.version,
+                new.queue,
+                "running" if claimed else "pending",
+                new.priority,
+                data,
+                blob,
+                new.input_hash,
+                new.parent_id,
+                new.root_id or new.id,
+                now,
+                now,
+                new.claim_by,
+                now + new.lease_seconds if claimed else None,
+                1 if claimed else 0,
+                new.concurrency_key,
+                now if claimed else None,
+            ),
+        )
+        if cur.rowcount != 1:
+            return False
+        if not claimed:
+            self._notify(conn, new.queue)
+        events = new.events or (
+            Event(
+                0,
+                EventKind.RUN_STARTED,
+                now,
+                data={"workflow": new.workflow, "queue": new.queue, "parent": new.parent_id},
+            ),
+        )
+        self._insert_events(conn, new.id, events)
+        return True
+
+    def _insert_fresh(self, conn: Conn, new: NewRun, now: float) -> RunRecord:
+        if not self._insert_new(conn, new, now):
+            raise RunIdConflict(f"a run with id {new.id!r} already exists; choose another id")
+        return self._get_run(conn, new.id)
+
+    def _start(self, conn: Conn, new: NewRun, now: float) -> StartResult:
+        # Insert first: two processes starting the same id at once (PostgreSQL) both get
+        # here, and ON CONFLICT lets exactly one of them create the run.
+        if not self._insert_new(conn, new, now):
+            existing = conn.execute(
+                "SELECT workflow, input_hash FROM runs WHERE id = ?", (new.id,)
+            ).fetchone()
+            if existing[0] != new.workflow or existing[1] != new.input_hash:
+                what = "workflow" if existing[0] != new.workflow else "input"
+                raise RunIdConflict(
+                    f"run {new.id!r} already exists with a different {what} "
+                    f"(workflow {existing[0]!r}); starting the same run_id again must repeat "
+                    "the same workflow and input: pick a new run_id for new work"
+                )
+            return StartResult(self._get_run(conn, new.id), created=False, epoch=None)
+        run = self._get_run(conn, new.id)
+        epoch = run.lease_epoch if new.claim_by else None
+        return StartResult(run, created=True, epoch=epoch, events=tuple(new.events))
+
+    def _claim(self, conn: Conn, r: _ClaimRequest) -> list[Claimed]:
+        for queue in sorted(r.limits):  # in one order everywhere, so claimers never deadlock
+            self._lock_queue(conn, queue)
+        candidates = self._candidates(conn, r)
+        if not candidates:
+            return []
+        admit = _Admission(r, self._limit_counts(conn, r) if r.limits else None)
+        chosen: list[str] = []
+        dead_letters: list[_Candidate] = []
+        for c in candidates:
+            if len(chosen) >= r.limit:
+                break
+            recovering = c.status == "running" and r.max_recoveries is not None
+            if recovering and c.recoveries >= (r.max_recoveries or 0):
+                dead_letters.append(c)
+                continue
+            if admit.take(c):
+                chosen.append(c.id)
+        for c in dead_letters:
+            self._dead_letter(conn, c, r.now)
+        if not chosen:
+            return []
+        marks = ",".join("?" * len(chosen))
+        rows = conn.execute(
+            "UPDATE runs SET lease_owner = ?, lease_expires = ?, lease_epoch = lease_epoch + 1, "
+            "updated_at = ?, started_at = COALESCE(started_at, ?), "
+            "recoveries = recoveries + CASE WHEN status = 'running' THEN 1 ELSE 0 END, "
+            f"status = 'running' WHERE id IN ({marks}) RETURNING id, lease_epoch",
+            (r.owner, r.now + r.lease_seconds, r.now, r.now, *chosen),
+        ).fetchall()
+        return [
+            Claimed(self._get_run(conn, run_id), epoch, self._events(conn, run_id))
+            for run_id, epoch in rows
+        ]
+
+    def _candidates(self, conn: Conn, r: _ClaimRequest) -> list[_Candidate]:
+        """Ready runs in claim order: highest priority first, then oldest."""
+        q = ",".join("?" * len(r.queues))
+        w = ",".join("?" * len(r.workflows))
+        scope = f"queue IN ({q}) AND workflow IN ({w})"
+        params: list[Any] = [*r.queues, *r.workflows]
+        if r.root_id is not None:
+            scope += " AND root_id = ?"
+            params.append(r.root_id)
+        # Runs a limit may hold back: read past them, so one busy key does not starve others.
+        fetch = r.limit * 4 + 16 if r.limits else r.limit
+        # Three small indexed queries rather than one OR: with a deep backlog, the OR made
+        # SQLite sort every ready run on each claim (milliseconds on the only DB thread).
+        d = ",".join("?" * len(r.dead)) or "NULL"
+        ready = (
+            ("status = 'pending'", (), "priority DESC, created_at"),
+            ("status = 'waiting' AND wake_at <= ?", (r.now,), "wake_at"),
+            (
+                f"status = 'running' AND (lease_expires < ? OR lease_owner IN ({d}))",
+                (r.now, *r.dead),
+                "created_at",
+            ),
+        )
+        found: list[_Candidate] = []
+        for cond, extra, order in ready:
+            rows = conn.execute(
+                "SELECT id, queue, status, priority, created_at, recoveries, concurrency_key, "
+                f"started_at FROM runs WHERE {cond} AND {scope} ORDER BY {order} LIMIT ?"
+                f"{self.lock_rows}",
+                (*extra, *params, fetch),
+            ).fetchall()
+            found += [_Candidate(*row) for row in rows]
+        found.sort(key=lambda c: (-c.priority, c.created_at))
+        return found
+
+    def _limit_counts(self, conn: Conn, r: _ClaimRequest) -> _Counts:
+        queues = sorted(r.limits)
+        marks = ",".join("?" * len(queues))
+        counts = _Counts()
+        for queue, n in conn.execute(
+            f"SELECT queue, COUNT(*) FROM runs WHERE status = 'running' AND queue IN ({marks}) "
+            "GROUP BY queue",
+            queues,
+        ).fetchall():
+            counts.running[queue] = n
+        keyed = [q for q in queues if r.limits[q].key_concurrency is not None]
+        if keyed:
+            marks = ",".join("?" * len(keyed))
+            for queue, key, n in conn.execute(
+                "SELECT queue, concurrency_key, COUNT(*) FROM runs WHERE status IN "
+                "('running', 'waiting') AND started_at IS NOT NULL AND concurrency_key IS NOT "
+                f"NULL AND queue IN ({marks}) GROUP BY queue, concurrency_key",
+                keyed,
+            ).fetchall():
+                counts.keys[(queue, key)] = n
+        for queue in queues:
+            rate = r.limits[queue].rate
+            if rate is not None:
+                (n,) = conn.execute(
+                    "SELECT COUNT(*) FROM runs WHERE queue = ? AND started_at >= ?",
+                    (queue, r.now - rate[1]),
+                ).fetchone()
+                counts.started[queue] = n
+        return counts
+
+    def _dead_letter(self, conn: Conn, c: _Candidate, now: float) -> None:
+        """Stop recovering a run that keeps taking its workers down."""
+        error = {
+            "type": "DeadLettered",
+            "code": "dead_lettered",
+            "message": (
+                f"run {c.id!r} was recovered {c.recoveries} times after the worker executing "
+                "it died or lost its lease; it is dead-lettered so that it stops taking workers "
+                "down. Find the cause in the logs of the workers that died, then fork it "
+                "(spokehub runs fork ID) to try again"
+            ),
+        }
+        row = conn.execute(
+            "UPDATE runs SET status = 'failed', error = ?, finished_at = ?, updated_at = ?, "
+            "lease_owner = NULL, lease_expires = NULL, lease_epoch = lease_epoch + 1, "
+            "wake_at = NULL, waiting_on = NULL WHERE id = ? AND status = 'running' "
+            "RETURNING parent_id",
+            (json.dumps(error), now, now, c.id),
+        ).fetchone()
+        if row is None:
+            return
+        (position,) = conn.execute(
+            "SELECT COALESCE(MAX(position), -1) + 1 FROM events WHERE run_id = ?", (c.id,)
+        ).fetchone()
+        self._insert_events(
+            conn,
+            c.id,
+            [
+                Event(
+                    position, EventKind.RUN_FINISHED, now, data={"status": "failed", "error": error}
+                )
+            ],
+        )
+        if row[0] is not None:
+            self._wake(conn, row[0], now)
+
+    def _flush(self, conn: Conn, f: Flush) -> FlushResult:
+        sets = ["updated_at = ?", "lease_expires = ?", "version = COALESCE(version, ?)"]
+        params: list[Any] = [f.now, f.lease_until, f.version]
+        if f.finish is not None:
+            result, result_blob = self._payload(conn, f.finish.result)
+            sets += [
+                "status = ?",
+                "result = ?",
+                "result_blob = ?",
+                "error = ?",
+                "finished_at = ?",
+                "lease_owner = NULL",
+                "lease_expires = NULL",
+                "wake_at = NULL",
+                "waiting_on = NULL",
+            ]
+            error = json.dumps(f.finish.error) if f.finish.error is not None else None
+            params += [f.finish.status.value, result, result_blob, error, f.now]
+        elif f.unload is not None:
+            sets += [
+                "status = 'waiting'",
+                "wake_at = CASE WHEN wakeups != ? THEN ? ELSE ? END",
+                "waiting_on = ?",
+                "lease_owner = NULL",
+                "lease_expires = NULL",
+            ]
+            params += [
+                f.unload.wakeups_seen,
+                f.now,
+                f.unload.wake_at,
+                json.dumps(f.unload.waiting_on),
+            ]
+        row = conn.execute(
+            f"UPDATE runs SET {', '.join(sets)} WHERE id = ? AND lease_owner = ? AND "
+            "lease_epoch = ? RETURNING cancel_requested, wakeups, parent_id, queue",
+            (*params, f.run_id, f.owner, f.epoch),
+        ).fetchone()
+        if row is None:
+            raise LeaseLost(f"run {f.run_id!r} is no longer leased to {f.owner} (epoch {f.epoch})")
+        if f.events:
+            self._insert_events(conn, f.run_id, f.events)
+        for item in f.consumed:
+            cur = conn.execute(
+                "UPDATE inbox SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL",
+                (f.now, item),
+            )
+            if cur.rowcount != 1:
+                raise LeaseLost(f"run {f.run_id!r}: inbox item {item} was consumed elsewhere")
+        for child in f.children:
+            self._insert_new(conn, child, f.now)
+        if f.finish is not None and row[2] is not None:
+            self._wake(conn, row[2], f.now)
+        if f.unload is not None:
+            woken = row[1] != f.unload.wakeups_seen
+            due = f.unload.wake_at is not None and f.unload.wake_at <= f.now
+            if woken or due:
+                self._notify(conn, row[3])
+        return FlushResult(cancel_requested=bool(row[0]), wakeups=int(row[1]))
+
+    def _send(
+        self,
+        conn: Conn,
+        run_id: str,
+        kind: str,
+        name: str,
+        payload: JSON,
+        now: float,
+    ) -> int:
+        status = _status(conn, run_id)
+        if status in _FINISHED:
+            raise InvalidRunState(
+                f"run {run_id!r} is {status}; a {kind} can only go to a run that has not finished"
+            )
+        (item_id,) = conn.execute(
+            "INSERT INTO inbox (run_id, kind, name, payload, created_at) VALUES (?,?,?,?,?) "
+            "RETURNING id",
+            (run_id, kind, name, json.dumps(payload, separators=(",", ":")), now),
+        ).fetchone()
+        self._wake(conn, run_id, now)
+        return int(item_id)
+
+    def _decide(
+        self,
+        conn: Conn,
+        run_id: str,
+        name: str | None,
+        decision: dict[str, Any],
+        now: float,
+    ) -> str:
+        status = _status(conn, run_id)
+        if status in _FINISHED:
+            raise InvalidRunState(f"run {run_id!r} is {status}; it waits for no approval")
+        pending, expired = _pending_approvals(conn, run_id, now)
+        if name is None and not pending and len(expired) == 1:
+            name = next(iter(expired))
+        if name is not None and name in expired:
+            raise InvalidRunState(
+                f"approval {name!r} of run {run_id!r} expired; its deadline has passed, so the "
+                "run will take the timeout path and this decision was not recorded"
+            )
+        if name is None:
+            if len(pending) > 1:
+                raise InvalidRunState(
+                    f"run {run_id!r} waits for several approvals {sorted(pending)}; "
+                    "name the one you decide with --name"
+                )
+            if not pending:
+                raise InvalidRunState(
+                    f"run {run_id!r} is not waiting for an approval (it is {status}); "
+                    "`spokehub runs show ID` shows what it waits for"
+                )
+            name = next(iter(pending))
+        elif name not in pending:
+            raise InvalidRunState(
+                f"run {run_id!r} has no pending approval named {name!r}; pending: "
+                f"{sorted(pending) or 'none'}"
+            )
+        self._send(conn, run_id, "approval", name, decision, now)
+        return name
+
+    def _cancel(self, conn: Conn, run_id: str, now: float) -> RunRecord:
+        status = _status(conn, run_id)
+        if status in _FINISHED:
+            raise InvalidRunState(f"run {run_id!r} already {status}; there is nothing to cancel")
+        row = conn.execute(
+            "SELECT lease_epoch, parent_id FROM runs WHERE id = ?", (run_id,)
+        ).fetchone()
+        if status == "pending" and row[0] == 0:
+            # Never picked up by a worker: it ran nothing, so it ends here and now.
+            conn.execute(
+                "UPDATE runs SET status = 'cancelled', finished_at = ?, updated_at = ?, "
+                "cancel_requested = 1, error = ? WHERE id = ?",
+                (now, now, json.dumps({"type": "Cancelled", "message": "cancelled"}), run_id),
+            )
+            # Position 1 unless the run was created with a ledger (a fork): append after it.
+            (position,) = conn.execute(
+                "SELECT COALESCE(MAX(position), -1) + 1 FROM events WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            self._insert_events(
+                conn,
+                run_id,
+                [Event(position, EventKind.RUN_FINISHED, now, data={"status": "cancelled"})],
+            )
+            if row[1] is not None:
+                self._wake(conn, row[1], now)
+        else:
+            conn.execute(
+                "UPDATE runs SET cancel_requested = 1, updated_at = ? WHERE id = ?",
+                (now, run_id),
+            )
+            self._wake(conn, run_id, now)
+        return self._get_run(conn, run_id)
+
+    def _get_run(self, conn: Conn, run_id: str) -> RunRecord:
+        row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise RunNotFound(run_id)
+        return _run_record(conn, row)
+
+    def _get_runs(self, conn: Conn, run_ids: tuple[str, ...]) -> list[RunRecord]:
+        if not run_ids:
+            return []
+        marks = ",".join("?" * len(run_ids))
+        rows = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id IN ({marks})", run_ids)
+        return [_run_record(conn, r) for r in rows.fetchall()]
+
+    def _list_runs(
+        self,
+        conn: Conn,
+        status: RunStatus | None,
+        workflow: str | None,
+        limit: int,
+        created_after: float | None,
+        created_before: float | None,
+        search: str | None,
+    ) -> list[RunRecord]:
+        where: list[str] = []
+        params: list[Any] = []
+        if status is not None:
+            where.append("status = ?")
+            params.append(status.value)
+        if workflow is not None:
+            where.append("workflow = ?")
+            params.append(workflow)
+        if created_after is not None:
+            where.append("created_at >= ?")
+            params.append(created_after)
+        if created_before is not None:
+            where.append("created_at < ?")
+            params.append(created_before)
+        if search:
+            escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where.append("LOWER(id) LIKE ? ESCAPE '\\'")
+            params.append(f"%{escaped}%")
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = conn.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs {clause} ORDER BY created_at DESC, id LIMIT ?",
+            (*params, limit),
+        ).fetchall()
+        return [_run_record(conn, r) for r in rows]
+
+    def _wake(self, conn: Conn, run_id: str, now: float) -> None:
+        row = conn.execute(
+            "UPDATE runs SET wakeups = wakeups + 1, "
+            "wake_at = CASE WHEN status = 'waiting' THEN ? ELSE wake_at END WHERE id = ? "
+            "RETURNING queue, status",
+            (now, run_id),
+        ).fetchone()
+        if row is not None and row[1] == "waiting":
+            self._notify(conn, row[0])
+
+    def _release(self, conn: Conn, owner: str, leases: dict[str, int], now: float) -> None:
+        for run_id, epoch in leases.items():
+            row = conn.execute(
+                "UPDATE runs SET status = 'waiting', wake_at = ?, lease_owner = NULL, "
+                "lease_expires = NULL, updated_at = ? WHERE id = ? AND lease_owner = ? AND "
+                "lease_epoch = ? AND status = 'running' RETURNING queue",
+                (now, now, run_id, owner, epoch),
+            ).fetchone()
+            if row is not None:
+                self._notify(conn, row[0])
+
+    def _events_checked(self, conn: Conn, run_id: str) -> list[Event]:
+        _status(conn, run_id)
+        return self._events(conn, run_id)
+
+    def _events(self, conn: Conn, run_id: str) -> list[Event]:
+        rows = conn.execute(
+            "SELECT e.position, e.kind, e.seq, e.at, e.v, COALESCE(e.data, b.data) "
+            "FROM events e LEFT JOIN blobs b ON b.hash = e.blob "
+            "WHERE e.run_id = ? ORDER BY e.position",
+            (run_id,),
+        ).fetchall()
+        out = []
+        for position, kind, seq, at, v, data in rows:
+            k = EventKind(kind)
+            v, payload = upgrade(k, v, json.loads(data) if data else {})
+            out.append(Event(position, k, at, seq, payload, v))
+        return out
+
+
+# -- claims -------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _ClaimRequest:
+    owner: str
+    queues: tuple[str, ...]
+    workflows: tuple[str, ...]
+    limit: int
+    now: float
+    lease_seconds: float
+    root_id: str | None
+    dead: tuple[str, ...]
+    limits: dict[str, QueueLimits]
+    slots: dict[str, int]
+    max_recoveries: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    id: str
+    queue: str
+    status: str
+    priority: int
+    created_at: float
+    recoveries: int
+    key: str | None
+    started_at: float | None
+
+
+@dataclass(slots=True)
+class _Counts:
+    running: dict[str, int] = field(default_factory=dict)  # queue -> runs executing
+    keys: dict[tuple[str, str], int] = field(default_factory=dict)  # (queue, key) -> in progress
+    started: dict[str, int] = field(default_factory=dict)  # queue -> first starts in the period
+
+
+class _Admission:
+    """Decides, candidate by candidate, what a claim may take under the queues' limits."""
+
+    def __init__(self, r: _ClaimRequest, counts: _Counts | None) -> None:
+        self.r = r
+        self.counts = counts or _Counts()
+        self.taken: dict[str, int] = {}
+
+    def take(self, c: _Candidate) -> bool:
+        slots = self.r.slots.get(c.queue)
+        if slots is not None and self.taken.get(c.queue, 0) >= slots:
+            return False
+        lim = self.r.limits.get(c.queue)
+        if lim is not None and c.status != "running":  # a recovery already holds its place
+            counts = self.counts
+            if lim.concurrency is not None and counts.running.get(c.queue, 0) >= lim.concurrency:
+                return False
+            first_start = c.started_at is None
+            key = (c.queue, c.key) if c.key is not None else None
+            key_limit = lim.key_concurrency if first_start and key is not None else None
+            if key is not None and key_limit is not None and counts.keys.get(key, 0) >= key_limit:
+                return False
+            started = counts.started.get(c.queue, 0)
+            if first_start and lim.rate is not None and started >= lim.rate[0]:
+                return False
+            counts.running[c.queue] = counts.running.get(c.queue, 0) + 1
+            if first_start and key is not None:
+                counts.keys[key] = counts.keys.get(key, 0) + 1
+            if first_start:
+                counts.started[c.queue] = counts.started.get(c.queue, 0) + 1
+        self.taken[c.queue] = self.taken.get(c.queue, 0) + 1
+        return True
+
+
+# -- helpers that need no store state ---------------------------------------------------------
+def _status(conn: Conn, run_id: str) -> str:
+    row = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+    if row is None:
+        raise RunNotFound(run_id)
+    return str(row[0])
+
+
+def _load(conn: Conn, text: str | None, blob: str | None) -> JSON:
+    if blob is not None:
+        row = conn.execute("SELECT data FROM blobs WHERE hash = ?", (blob,)).fetchone()
+        if row is None:
+            raise StoreError(f"blob {blob} is missing; the database was altered by hand")
+        text = row[0]
+    return json.loads(text) if text is not None else None
+
+
+def _run_record(conn: Conn, r: tuple[Any, ...]) -> RunRecord:
+    return RunRecord(
+        id=r[0],
+        workflow=r[1],
+        version=r[2],
+        queue=r[3],
+        status=RunStatus(r[4]),
+        priority=r[5],
+        input=_load(conn, r[6], r[7]) or {},
+        input_hash=r[8],
+        result=_load(conn, r[9], r[10]),
+        error=json.loads(r[11]) if r[11] else None,
+        parent_id=r[12],
+        root_id=r[13],
+        created_at=r[14],
+        updated_at=r[15],
+        finished_at=r[16],
+        wake_at=r[17],
+        waiting_on=json.loads(r[18]) if r[18] else None,
+        lease_owner=r[19],
+        lease_expires=r[20],
+        lease_epoch=r[21],
+        cancel_requested=bool(r[22]),
+        wakeups=r[23],
+        recoveries=r[24],
+        concurrency_key=r[25],
+        started_at=r[26],
+    )
+
+
+def _pending_approvals(conn: Conn, run_id: str, now: float) -> tuple[set[str], set[str]]:
+    """(pending, expired) approval names of a run."""
+    requested = {
+        seq: json.loads(data)
+        for seq, data in conn.execute(
+            "SELECT seq, data FROM events WHERE run_id = ? AND kind = 'approval_requested'",
+            (run_id,),
+        )
+    }
+    closed = {
+        seq
+        for (seq,) in conn.execute(
+            "SELECT seq FROM events WHERE run_id = ? AND kind IN "
+            "('approval_decided', 'wait_timed_out')",
+            (run_id,),
+        )
+    }
+    queued = {
+        name
+        for (name,) in conn.execute(
+            "SELECT name FROM inbox WHERE run_id = ? AND kind = 'approval' AND consumed_at IS NULL",
+            (run_id,),
+        )
+    }
+    open_ = {seq: d for seq, d in requested.items() if seq not in closed}
+    expired = {d["name"] for d in open_.values() if (d.get("deadline") or now + 1) < now}
+    pending = {d["name"] for d in open_.values()} - queued - expired
+    return pending, expired
+
+
+def _inbox(conn: Conn, run_id: str) -> list[InboxItem]:
+    rows = conn.execute(
+        "SELECT id, run_id, kind, name, payload, created_at FROM inbox "
+        "WHERE run_id = ? AND consumed_at IS NULL ORDER BY id",
+        (run_id,),
+    ).fetchall()
+    return [InboxItem(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in rows]
+
+
+def _renew(conn: Conn, owner: str, leases: dict[str, int], until: float) -> set[str]:
+    lost = set()
+    for run_id, epoch in leases.items():
+        cur = conn.execute(
+            "UPDATE runs SET lease_expires = ? "
+            "WHERE id = ? AND lease_owner = ? AND lease_epoch = ?",
+            (until, run_id, owner, epoch),
+        )
+        if cur.rowcount != 1:
+            lost.add(run_id)
+    return lost
+
+
+def _running_owners(conn: Conn) -> list[str]:
+    rows = conn.execute(
+        "SELECT DISTINCT lease_owner FROM runs WHERE status = 'running' AND lease_owner IS NOT NULL"
+    )
+    return [r[0] for r in rows.fetchall()]
+
+
+def _next_wake(conn: Conn, queues: tuple[str, ...], workflows: tuple[str, ...]) -> float | None:
+    q = ",".join("?" * len(queues))
+    w = ",".join("?" * len(workflows))
+    row = conn.execute(
+        f"SELECT MIN(wake_at) FROM runs WHERE status = 'waiting' AND wake_at IS NOT NULL "
+        f"AND queue IN ({q}) AND workflow IN ({w})",
+        (*queues, *workflows),
+    ).fetchone()
+    return float(row[0]) if row and row[0] is not None else None
+
+
+def _report_worker(conn: Conn, w: WorkerInfo) -> None:
+    conn.execute(
+        "INSERT INTO workers (owner, name, host, pid, queues, concurrency, active, state, "
+        "started_at, heartbeat_at) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (owner) DO UPDATE "
+        "SET active = excluded.active, state = excluded.state, "
+        "heartbeat_at = excluded.heartbeat_at",
+        (
+            w.owner,
+            w.name,
+            w.host,
+            w.pid,
+            json.dumps(list(w.queues)),
+            w.concurrency,
+            w.active,
+            w.state,
+            w.started_at,
+            w.heartbeat_at,
+        ),
+    )
+
+
+def _list_workers(conn: Conn, seen_since: float | None) -> list[WorkerInfo]:
+    rows = conn.execute(
+        "SELECT owner, name, host, pid, queues, concurrency, active, state, started_at, "
+        "heartbeat_at FROM workers WHERE heartbeat_at >= ? ORDER BY name, started_at",
+        (seen_since if seen_since is not None else float("-inf"),),
+    ).fetchall()
+    return [
+        WorkerInfo(
+            owner=r[0],
+            name=r[1],
+            host=r[2],
+            pid=r[3],
+            queues=tuple(json.loads(r[4])),
+            concurrency=r[5],
+            active=r[6],
+            state=r[7],
+            started_at=r[8],
+            heartbeat_at=r[9],
+        )
+        for r in rows
+    ]
+
+
+def _queue_stats(conn: Conn) -> list[QueueStats]:
+    found: dict[str, QueueStats] = {}
+    for queue, status, count, oldest in conn.execute(
+        "SELECT queue, status, COUNT(*), MIN(created_at) FROM runs "
+        "WHERE status IN ('pending', 'running', 'waiting') GROUP BY queue, status"
+    ).fetchall():
+        stats = found.setdefault(queue, QueueStats(queue))
+        stats.counts[status] = count
+        if status == "pending":
+            found[queue] = QueueStats(queue, stats.counts, oldest)
+    return [found[q] for q in sorted(found)]
+
+
+def _prune(conn: Conn, before: float) -> tuple[int, int, int]:
+    old = "SELECT id FROM runs WHERE finished_at IS NOT NULL AND finished_at < ?"
+    events = conn.execute(f"DELETE FROM events WHERE run_id IN ({old})", (before,)).rowcount
+    conn.execute(f"DELETE FROM inbox WHERE run_id IN ({old})", (before,))
+    runs = conn.execute(
+        "DELETE FROM runs WHERE finished_at IS NOT NULL AND finished_at < ?", (before,)
+    ).rowcount
+    blobs = conn.execute(
+        "DELETE FROM blobs WHERE hash NOT IN (SELECT blob FROM events WHERE blob IS NOT NULL) "
+        "AND hash NOT IN (SELECT input_blob FROM runs WHERE input_blob IS NOT NULL) "
+        "AND hash NOT IN (SELECT result_blob FROM runs WHERE result_blob IS NOT NULL)"
+    ).rowcount
+    return runs, events, blobs
