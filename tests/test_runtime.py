@@ -15,6 +15,13 @@ from spokehub.engine.events import EventKind
 from spokehub.testing import FakeClock, run_until_idle
 
 executed: Counter[str] = Counter()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_counters() -> None:
+    executed.clear()  # each test (and each backend) counts its own executions
+
+
 FAST = RetryPolicy(max_attempts=3, initial_delay=10, multiplier=2, jitter=0)
 
 

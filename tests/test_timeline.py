@@ -250,6 +250,7 @@ async def timeline_flow(n: int) -> int:
 
 
 def test_timeline_of_a_real_run_with_a_retry(client: Client, clock: FakeClock) -> None:
+    FLAKY_CALLS.clear()  # the test runs once per backend
     handle = client.start(timeline_flow, 4)
     run_until_idle(client)
     assert handle.result() == 8

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from spokehub.errors import ConfigurationError
 
 DEFAULT_DB_PATH = os.path.join(".spokehub", "spokehub.db")
 _SYNC_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+def _flag(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
 
 
 def default_database_url() -> str:
@@ -28,6 +37,12 @@ class Settings:
         blob_threshold: payloads larger than this many bytes go to the content-addressed blob table.
         sqlite_synchronous: SQLite ``synchronous`` pragma; FULL survives power loss.
         busy_timeout_ms: how long SQLite waits for another process's write lock.
+        max_recoveries: a run recovered this many times from a worker that died (or lost
+            its lease) while executing it is dead-lettered instead of recovered again.
+        drain_timeout: on SIGTERM, how long a worker lets in-flight steps finish before it
+            cancels them and gives their runs back.
+        unsafe_durability: accept a PostgreSQL server with ``fsync`` or
+            ``synchronous_commit`` off (throwaway databases only).
     """
 
     database_url: str = field(default_factory=default_database_url)
@@ -37,6 +52,9 @@ class Settings:
     blob_threshold: int = 16 * 1024
     sqlite_synchronous: str = "FULL"
     busy_timeout_ms: int = 10_000
+    max_recoveries: int = 5
+    drain_timeout: float = 30.0
+    unsafe_durability: bool = False
 
     def __post_init__(self) -> None:
         if self.sqlite_synchronous.upper() not in _SYNC_LEVELS:
@@ -46,6 +64,10 @@ class Settings:
         for name in ("lease_seconds", "poll_interval"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if self.max_recoveries < 1:
+            raise ConfigurationError("max_recoveries must be at least 1")
+        if self.drain_timeout < 0:
+            raise ConfigurationError("drain_timeout must be zero or positive")
         if self.inline_wait < 0:
             raise ConfigurationError("inline_wait must be zero or positive")
 
@@ -54,7 +76,7 @@ class Settings:
         """Read ``SPOKEHUB_*`` variables; keyword overrides win over the environment."""
         env = os.environ if env is None else env
         values: dict[str, object] = {}
-        mapping: dict[str, tuple[str, type]] = {
+        mapping: dict[str, tuple[str, Callable[[str], object]]] = {
             "SPOKEHUB_DATABASE_URL": ("database_url", str),
             "SPOKEHUB_LEASE_SECONDS": ("lease_seconds", float),
             "SPOKEHUB_POLL_INTERVAL": ("poll_interval", float),
@@ -62,6 +84,9 @@ class Settings:
             "SPOKEHUB_BLOB_THRESHOLD": ("blob_threshold", int),
             "SPOKEHUB_SQLITE_SYNCHRONOUS": ("sqlite_synchronous", str),
             "SPOKEHUB_BUSY_TIMEOUT_MS": ("busy_timeout_ms", int),
+            "SPOKEHUB_MAX_RECOVERIES": ("max_recoveries", int),
+            "SPOKEHUB_DRAIN_TIMEOUT": ("drain_timeout", float),
+            "SPOKEHUB_UNSAFE_DURABILITY": ("unsafe_durability", _flag),
         }
         for var, (name, kind) in mapping.items():
             raw = env.get(var)
@@ -70,8 +95,9 @@ class Settings:
             try:
                 values[name] = kind(raw)
             except ValueError:
+                what = "flag (1/0, true/false)" if kind is _flag else kind.__name__
                 raise ConfigurationError(
-                    f"{var}={raw!r} is not a valid {kind.__name__}; fix or unset it"
+                    f"{var}={raw!r} is not a valid {what}; fix or unset it"
                 ) from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

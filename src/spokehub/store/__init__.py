@@ -11,14 +11,14 @@ def open_store(settings: Settings) -> Store:
     """Open the store named by ``settings.database_url`` (schema is not migrated here)."""
     url = settings.database_url
     if url.startswith(("postgres://", "postgresql://")):
-        raise ConfigurationError(
-            "PostgreSQL is not supported by this version of spokehub yet; use a SQLite path or "
-            "sqlite:///path.db in SPOKEHUB_DATABASE_URL / --db"
-        )
+        from spokehub.store.postgres import PostgresStore
+
+        return PostgresStore(settings)
     if "://" in url and not url.startswith("sqlite://"):
         scheme = url.split("://", 1)[0]
         raise ConfigurationError(
-            f"unknown database URL scheme {scheme!r}; use sqlite:///path.db or a plain file path"
+            f"unknown database URL scheme {scheme!r}; use sqlite:///path.db, a plain file path "
+            "or postgresql://user@host/db"
         )
     from spokehub.store.sqlite import SqliteStore
 

@@ -310,6 +310,17 @@ class Store(Protocol):
         ...
 
     async def renew(self, owner: str, leases: dict[str, int], until: float) -> set[str]: ...
+    async def db_time(self) -> float:
+        """The database server's clock (epoch seconds): due times are decided by it."""
+        ...
+
+    def subscribe(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``callback(queue)`` when another process makes work ready; returns unsubscribe.
+
+        The callback runs on a store thread: hand it to an event loop thread-safely.
+        """
+        ...
+
     async def release(self, owner: str, leases: dict[str, int], now: float) -> None:
         """Give runs back (a draining worker): due at once, not counted as recoveries."""
         ...

@@ -486,7 +486,8 @@ class RelationalStore:
 
     def _flush(self, conn: Conn, f: Flush) -> FlushResult:
         sets = ["updated_at = ?", "lease_expires = ?", "version = COALESCE(version, ?)"]
-        params: list[Any] = [f.now, f.lease_until, f.version]
+        ending = f.finish is not None or f.unload is not None  # gives the lease up
+        params: list[Any] = [f.now, None if ending else f.lease_until, f.version]
         if f.finish is not None:
             result, result_blob = self._payload(conn, f.finish.result)
             sets += [
@@ -496,7 +497,6 @@ class RelationalStore:
                 "error = ?",
                 "finished_at = ?",
                 "lease_owner = NULL",
-                "lease_expires = NULL",
                 "wake_at = NULL",
                 "waiting_on = NULL",
             ]
@@ -508,7 +508,6 @@ class RelationalStore:
                 "wake_at = CASE WHEN wakeups != ? THEN ? ELSE ? END",
                 "waiting_on = ?",
                 "lease_owner = NULL",
-                "lease_expires = NULL",
             ]
             params += [
                 f.unload.wakeups_seen,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from spokehub.config import Settings
@@ -98,6 +100,14 @@ class SqliteStore(RelationalStore):
 
     async def close(self) -> None:
         self._x.close()
+
+    async def db_time(self) -> float:
+        return time.time()  # the file is on this machine: its clock is the one to use
+
+    def subscribe(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        # SQLite has no notifications between processes: other processes' workers poll, and
+        # workers in this process are woken by the Client directly.
+        return lambda: None
 
     # -- hooks ------------------------------------------------------------------------------
     def _size(self, conn: sqlite3.Connection) -> int:
