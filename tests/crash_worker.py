@@ -19,7 +19,12 @@ from tests import crash_app  # noqa: F401  (registers the workflows)
 
 async def main(db_url: str, lease: float, concurrency: int, inline_wait: float) -> None:
     settings = Settings(
-        database_url=db_url, lease_seconds=lease, poll_interval=0.05, inline_wait=inline_wait
+        database_url=db_url,
+        lease_seconds=lease,
+        poll_interval=0.05,
+        inline_wait=inline_wait,
+        # This test kills workers on purpose, far more often than dead-lettering allows.
+        max_recoveries=10_000,
     )
     client = Client(settings=settings)
     await client.ensure_schema()

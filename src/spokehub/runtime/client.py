@@ -24,7 +24,7 @@ from spokehub.errors import (
     RunFailed,
     SpokehubError,
 )
-from spokehub.runtime.clock import Clock, SystemClock
+from spokehub.runtime.clock import Clock, DatabaseClock, SystemClock
 from spokehub.runtime.definitions import REGISTRY, Workflow
 from spokehub.runtime.interceptors import (
     EventsCommittedInput,
@@ -147,7 +147,8 @@ class Client:
         if settings is not None and database_url is not None:
             raise ValueError("give database_url or settings, not both")
         self.settings = settings or Settings.from_env(database_url=database_url)
-        self.clock: Clock = clock or SystemClock()
+        # Without a clock of the caller's, time is the database's (see DatabaseClock).
+        self.clock: Clock = clock or DatabaseClock(SystemClock())
         self.interceptors: tuple[Interceptor, ...] = tuple(interceptors)
         self.store: Store = open_store(self.settings)
         self._schema_ready = False
@@ -157,6 +158,8 @@ class Client:
     async def ensure_schema(self) -> None:
         if not self._schema_ready:
             await self.store.migrate()
+            if isinstance(self.clock, DatabaseClock) and not self.clock.synced:
+                await self.clock.sync(self.store.db_time)
             self._schema_ready = True
 
     async def close_async(self) -> None:
@@ -231,6 +234,7 @@ class Client:
                 input=req.input,
                 input_hash=input_hash(req.input),
                 priority=req.priority,
+                concurrency_key=req.concurrency_key,
                 claim_by=claim_by,
                 lease_seconds=self.settings.lease_seconds,
                 events=(started,),
@@ -238,7 +242,12 @@ class Client:
             return await self.store.start(new, now)
 
         request = StartRunInput(
-            workflow=wf.name, run_id=new_id, input=data, queue=wf.queue, priority=wf.priority
+            workflow=wf.name,
+            run_id=new_id,
+            input=data,
+            queue=wf.queue,
+            priority=wf.priority,
+            concurrency_key=wf.concurrency_key,
         )
         result: StartResult = await chain(self.interceptors, "start_run", start)(request)
         if result.created:

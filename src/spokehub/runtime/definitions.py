@@ -13,6 +13,7 @@ from spokehub.engine.retry import RetryPolicy
 from spokehub.engine.serde import Codec
 from spokehub.errors import RegistrationError, WorkflowNotFound
 from spokehub.runtime.scope import current_scope
+from spokehub.store.base import QueueLimits
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -122,6 +123,7 @@ class Workflow(Generic[P, R]):
         queue: str,
         run_id: str | None = None,
         priority: int = 0,
+        concurrency_key: str | None = None,
     ) -> None:
         self.fn = fn
         self.name = name or fn.__qualname__
@@ -129,6 +131,7 @@ class Workflow(Generic[P, R]):
         self.queue = queue
         self.run_id = run_id
         self.priority = priority
+        self.concurrency_key = concurrency_key
         self.is_async = inspect.iscoroutinefunction(fn)
         self.codec = Codec(fn, f"workflow {self.name!r}")
         self.__doc__ = fn.__doc__
@@ -138,9 +141,17 @@ class Workflow(Generic[P, R]):
         self.__module__ = fn.__module__
 
     def options(
-        self, *, run_id: str | None = None, queue: str | None = None, priority: int | None = None
+        self,
+        *,
+        run_id: str | None = None,
+        queue: str | Queue | None = None,
+        priority: int | None = None,
+        concurrency_key: str | None = None,
     ) -> Workflow[P, R]:
         """The same workflow with start options, for ``client.start`` or a child call.
+
+        ``concurrency_key`` groups runs a queue's ``key_concurrency`` limits (a tenant, a
+        target platform): at most that many runs with the same key are in progress at once.
 
         Example:
             >>> client.start(order_saga.options(run_id="order-42"), order)  # doctest: +SKIP
@@ -151,9 +162,12 @@ class Workflow(Generic[P, R]):
             self.fn,
             name=self.name,
             version=self.version,
-            queue=queue or self.queue,
+            queue=_queue_name(queue) if queue is not None else self.queue,
             run_id=run_id if run_id is not None else self.run_id,
             priority=self.priority if priority is None else priority,
+            concurrency_key=concurrency_key
+            if concurrency_key is not None
+            else self.concurrency_key,
         )
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -211,6 +225,16 @@ class Registry:
         self.workflows: dict[str, Workflow[..., Any]] = {}
         self.steps: dict[str, StepDefinition[..., Any]] = {}
         self.step_refs: dict[str, StepDefinition[..., Any]] = {}
+        self.queues: dict[str, Queue] = {}
+
+    def add_queue(self, queue: Queue) -> None:
+        existing = self.queues.get(queue.name)
+        if existing is not None and existing != queue:
+            raise RegistrationError(
+                f"queue {queue.name!r} is declared twice with different limits ({existing} and "
+                f"{queue}); declare it once and import it where it is needed"
+            )
+        self.queues[queue.name] = queue
 
     def add_workflow(self, wf: Workflow[..., Any]) -> None:
         _add(self.workflows, wf.name, wf, "workflow")
@@ -248,11 +272,67 @@ def _add(table: dict[str, Any], name: str, item: Any, what: str) -> None:
 REGISTRY = Registry()
 
 
+@dataclass(frozen=True)
+class Queue:
+    """A named queue with limits, declared once in code that every worker imports.
+
+    Args:
+        name: the queue's name (``@workflow(queue=...)``, ``--queues``).
+        concurrency: runs of this queue executing at once, across all workers.
+        worker_concurrency: runs of this queue one worker executes at once.
+        rate_limit: ``(n, seconds)``: at most n runs started per period (first starts).
+        key_concurrency: runs in progress at once per ``concurrency_key``
+            (``wf.options(concurrency_key=...)``), waits included.
+
+    Limits are enforced when workers claim runs, so every worker should import the same
+    declaration; a worker that does not know the queue's limits claims without them.
+
+    Example:
+        >>> deploys = Queue("deploys", concurrency=10, key_concurrency=1)  # doctest: +SKIP
+        >>> @workflow(queue=deploys)  # doctest: +SKIP
+        ... async def deploy(target: str) -> None: ...
+    """
+
+    name: str
+    concurrency: int | None = None
+    worker_concurrency: int | None = None
+    rate_limit: tuple[int, float] | None = None
+    key_concurrency: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise ValueError("a queue needs a name")
+        for field_name in ("concurrency", "worker_concurrency", "key_concurrency"):
+            value = getattr(self, field_name)
+            if value is not None and value < 1:
+                raise ValueError(f"Queue {self.name!r}: {field_name} must be at least 1")
+        if self.rate_limit is not None:
+            n, period = self.rate_limit
+            if n < 1 or period <= 0:
+                raise ValueError(
+                    f"Queue {self.name!r}: rate_limit is (runs, seconds) with runs >= 1 and "
+                    "seconds > 0, e.g. (50, 60.0)"
+                )
+        REGISTRY.add_queue(self)
+
+    @property
+    def limits(self) -> QueueLimits:
+        return QueueLimits(
+            concurrency=self.concurrency,
+            rate=self.rate_limit,
+            key_concurrency=self.key_concurrency,
+        )
+
+
+def _queue_name(queue: str | Queue) -> str:
+    return queue.name if isinstance(queue, Queue) else queue
+
+
 @overload
 def workflow(fn: Callable[P, R], /) -> Workflow[P, R]: ...
 @overload
 def workflow(
-    *, name: str | None = None, version: str | None = None, queue: str = DEFAULT_QUEUE
+    *, name: str | None = None, version: str | None = None, queue: str | Queue = DEFAULT_QUEUE
 ) -> Callable[[Callable[P, R]], Workflow[P, R]]: ...
 def workflow(
     fn: Callable[P, R] | None = None,
@@ -260,7 +340,7 @@ def workflow(
     *,
     name: str | None = None,
     version: str | None = None,
-    queue: str = DEFAULT_QUEUE,
+    queue: str | Queue = DEFAULT_QUEUE,
 ) -> Workflow[P, R] | Callable[[Callable[P, R]], Workflow[P, R]]:
     """Make a function a durable workflow, bare (``@workflow``) or with options.
 
@@ -278,7 +358,7 @@ def workflow(
 
     def wrap(f: Callable[P, R]) -> Workflow[P, R]:
         _check_function(f, "@workflow")
-        wf = Workflow(f, name=name, version=version, queue=queue)
+        wf = Workflow(f, name=name, version=version, queue=_queue_name(queue))
         REGISTRY.add_workflow(wf)
         return wf
 

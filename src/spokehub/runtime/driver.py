@@ -287,12 +287,16 @@ class RunDriver:
                     parent_id=self.run.id,
                     root_id=self.run.root_id,
                     priority=wf.priority,
+                    concurrency_key=wf.concurrency_key,
                 )
             )
         self.waits[call.seq] = Wait(call, None, child_id=child_id)
 
     # -- steps ------------------------------------------------------------------------------
     def _start_attempt(self, call: Call, attempt: int) -> None:
+        if self.worker.draining:  # the worker is stopping: the next worker starts this step
+            self.waits[call.seq] = Wait(call, self.clock.now(), attempt=attempt)
+            return
         spec: StepSpec = call.spec
         st = spec.step
         args, kwargs = st.codec.call_args(spec.args)
@@ -381,6 +385,8 @@ class RunDriver:
     # -- waiting ----------------------------------------------------------------------------
     async def _progress(self, scope: Scope) -> bool:
         """Make something happen without unloading; False when the run should unload."""
+        if self.worker.draining and not self.steps:
+            return False  # give the run back: it unloads, due now, for another worker
         if self._fire_due(scope):
             return True
         due = self._next_due()
@@ -422,6 +428,8 @@ class RunDriver:
             if wait.due is None or wait.due > now:
                 continue
             call = wait.call
+            if call.kind is CallKind.STEP and self.worker.draining:
+                continue
             del self.waits[seq]
             fired = True
             if call.kind is CallKind.STEP:

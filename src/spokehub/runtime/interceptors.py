@@ -63,6 +63,7 @@ class StartRunInput:
     input: dict[str, JSON]
     queue: str
     priority: int
+    concurrency_key: str | None = None
 
     def replace(self, **changes: Any) -> StartRunInput:
         return dataclasses.replace(self, **changes)

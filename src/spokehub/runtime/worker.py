@@ -1,4 +1,11 @@
-"""Workers claim runs from queues and drive them, holding a lease they renew by heartbeat."""
+"""Workers claim runs from queues and drive them, holding a lease they renew by heartbeat.
+
+A worker wakes for new work when the store notifies it (PostgreSQL LISTEN/NOTIFY, or the
+Client in the same process) and otherwise polls every ``poll_interval``; the poll also sweeps
+up runs whose owner died (their lease ran out), so a dead worker's runs resume elsewhere
+within ``lease_seconds + poll_interval``. ``stop(drain=True)`` (SIGTERM) stops claiming, lets
+steps in flight finish while still heartbeating, and gives every run back at its next step.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +20,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from spokehub.errors import StoreError
+from spokehub.runtime.clock import DatabaseClock
 from spokehub.runtime.definitions import DEFAULT_QUEUE, REGISTRY
 from spokehub.runtime.driver import RunDriver
-from spokehub.store.base import Claimed
+from spokehub.store.base import Claimed, QueueLimits, WorkerInfo
 
 if TYPE_CHECKING:
     from spokehub.runtime.client import Client
@@ -77,7 +85,12 @@ class Worker:
         self.concurrency = concurrency
         self.root_id = root_id
         self.owner = _owner_name(name)
+        self.name = name or socket.gethostname()
         settings = client.settings
+        self.max_recoveries = settings.max_recoveries
+        self.drain_timeout = settings.drain_timeout
+        self.draining = False
+        self.started_at = 0.0
         self.lease_seconds = settings.lease_seconds
         self.poll_interval = settings.poll_interval
         self.inline_wait = settings.inline_wait if inline_wait is None else inline_wait
@@ -94,8 +107,12 @@ class Worker:
         if self._wake is not None:
             self._wake.set()
 
-    def stop(self) -> None:
+    def stop(self, *, drain: bool = False) -> None:
+        """Stop claiming. With ``drain``, steps in flight finish (up to ``drain_timeout``)
+        and their runs are given back at their next step; without it, they are cancelled at
+        once and run again elsewhere (at-least-once)."""
         self._stopping = True
+        self.draining = self.draining or drain
         self.notify()
 
     def adopt(self, claimed: Claimed) -> None:
@@ -121,6 +138,17 @@ class Worker:
         self._wake = asyncio.Event()
         self._watch = watch
         self.client._workers.add(self)
+        loop = asyncio.get_running_loop()
+        wanted = set(self.queues)
+
+        def on_work(queue: str) -> None:  # on the store's listener thread
+            if queue == "*" or queue in wanted:
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                    loop.call_soon_threadsafe(self.notify)
+
+        unsubscribe = self.client.store.subscribe(on_work)
+        self.started_at = self.client.clock.now()
+        await self._report("running")
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
             if self.root_id is None or not self.active:  # a fresh embedded run has no dead owner
@@ -129,8 +157,11 @@ class Worker:
                 return
             while not self._stopping:
                 self._wake.clear()
-                if await self._claim():
-                    continue
+                try:
+                    if await self._claim():
+                        continue
+                except StoreError as exc:  # e.g. the database restarts: keep trying
+                    log.warning("claim failed: %s", exc)
                 if until_idle and not self.active:
                     return
                 wake = asyncio.ensure_future(self._wake.wait())
@@ -145,20 +176,52 @@ class Worker:
                     if await until_async():
                         return
         finally:
-            heartbeat.cancel()
-            self.client._workers.discard(self)
-            await self._shutdown()
+            unsubscribe()
+            try:
+                if self.draining and self.active:
+                    await self._drain()
+            finally:
+                heartbeat.cancel()
+                self.client._workers.discard(self)
+                await self._shutdown()
+
+    async def _drain(self) -> None:
+        """Let activations reach their next step and give their runs back (heartbeat on)."""
+        with contextlib.suppress(StoreError):
+            await self._report("draining")
+        tasks = [t for _, t in self.active.values()]
+        log.info("draining %d run(s) for up to %.0fs", len(tasks), self.drain_timeout)
+        _, pending = await asyncio.wait(tasks, timeout=self.drain_timeout)
+        if pending:
+            log.warning("drain timed out; %d run(s) are cancelled and given back", len(pending))
 
     async def _shutdown(self) -> None:
-        if not self.active:
-            return
         leases = {run_id: d.epoch for run_id, (d, _) in self.active.items()}
         for _, task in self.active.values():
             task.cancel()
         await asyncio.gather(*(t for _, t in self.active.values()), return_exceptions=True)
         self.active.clear()
         with contextlib.suppress(StoreError):  # others may take these runs now, not after the lease
-            await self.client.store.renew(self.owner, leases, 0.0)
+            await self.client.store.release(self.owner, leases, self.client.clock.now())
+            await self._report("stopped")
+
+    async def _report(self, state: str) -> None:
+        if self.root_id is not None:
+            return  # an embedded run's private worker is not a fleet member
+        await self.client.store.report_worker(
+            WorkerInfo(
+                owner=self.owner,
+                name=self.name,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                queues=self.queues,
+                concurrency=self.concurrency,
+                active=len(self.active),
+                state=state,
+                started_at=self.started_at,
+                heartbeat_at=self.client.clock.now(),
+            )
+        )
 
     async def _claim(self) -> bool:
         slots = self.concurrency - len(self.active)
@@ -167,6 +230,16 @@ class Worker:
         workflows = list(REGISTRY.workflows)
         if not workflows:
             return False
+        limits: dict[str, QueueLimits] = {}
+        per_queue: dict[str, int] = {}
+        for name in self.queues:
+            queue = REGISTRY.queues.get(name)
+            if queue is None:
+                continue
+            limits[name] = queue.limits
+            if queue.worker_concurrency is not None:
+                busy = sum(1 for d, _ in self.active.values() if d.run.queue == name)
+                per_queue[name] = max(0, queue.worker_concurrency - busy)
         claimed = await self.client.store.claim(
             owner=self.owner,
             queues=self.queues,
@@ -176,6 +249,9 @@ class Worker:
             lease_seconds=self.lease_seconds,
             root_id=self.root_id,
             dead_owners=self._dead_owners,
+            limits=limits,
+            slots=per_queue,
+            max_recoveries=self.max_recoveries,
         )
         for c in claimed:
             self.adopt(c)
@@ -203,8 +279,12 @@ class Worker:
                 lost = await self.client.store.renew(
                     self.owner, leases, self.client.clock.now() + self.lease_seconds
                 )
+                await self._report("draining" if self.draining else "running")
                 if ticks % 3 == 0:
                     await self._dead_owner_sweep()
+                clock = self.client.clock
+                if ticks % 10 == 0 and isinstance(clock, DatabaseClock):
+                    await clock.sync(self.client.store.db_time)
             except StoreError as exc:
                 log.warning("heartbeat failed: %s", exc)
                 continue
