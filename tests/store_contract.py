@@ -12,7 +12,7 @@ import pytest
 
 from spokehub.engine.events import Event, EventKind
 from spokehub.errors import InvalidRunState, LeaseLost, RunIdConflict, RunNotFound
-from spokehub.store.base import Finish, Flush, NewRun, Store, Unload, WorkerInfo
+from spokehub.store.base import Finish, Flush, NewRun, QueueLimits, Store, Unload, WorkerInfo
 from spokehub.types import RunStatus
 
 T = TypeVar("T")
@@ -309,3 +309,93 @@ class StoreContract:
         assert version >= 1
         assert run(store.migrate()) == []
         assert run(store.schema_version()) == version
+
+
+class QueueLimitsContract:
+    """Claims under queue limits, and dead-lettering; every backend passes these too."""
+
+    def test_global_concurrency_counts_running_runs_across_owners(self, store: Store) -> None:
+        for i in range(5):
+            run(store.start(new_run(f"r{i}"), NOW + i))
+        lim = {"default": QueueLimits(concurrency=2)}
+        assert len(claim(store, "w1", limits=lim)) == 2
+        assert claim(store, "w2", limits=lim) == []  # the queue is full, whoever asks
+        assert len(claim(store, "w3")) == 3  # a claimer that knows no limit takes the rest
+
+    def test_per_worker_slots(self, store: Store) -> None:
+        for i in range(4):
+            run(store.start(new_run(f"r{i}"), NOW + i))
+        assert [c.run.id for c in claim(store, "w1", slots={"default": 1})] == ["r0"]
+        assert claim(store, "w1", slots={"default": 0}) == []
+
+    def test_priority_then_age(self, store: Store) -> None:
+        run(store.start(new_run("old"), NOW))
+        run(store.start(new_run("urgent", priority=5), NOW + 1))
+        run(store.start(new_run("new"), NOW + 2))
+        assert [c.run.id for c in claim(store, limit=3)] == ["urgent", "old", "new"]
+
+    def test_rate_limit_counts_first_starts_in_the_period(self, store: Store) -> None:
+        for i in range(5):
+            run(store.start(new_run(f"r{i}"), NOW + i))
+        lim = {"default": QueueLimits(rate=(2, 60.0))}
+        long = 10_000  # leases that outlast the test: no recovery muddles the counts
+        assert len(claim(store, "w1", now=NOW + 10, limits=lim, lease_seconds=long)) == 2
+        assert claim(store, "w1", now=NOW + 20, limits=lim, lease_seconds=long) == []
+        later = claim(store, "w1", now=NOW + 71, limits=lim, lease_seconds=long)
+        assert [c.run.id for c in later] == ["r2", "r3"]  # the period moved on
+
+    def test_key_concurrency_holds_a_key_until_the_run_finishes(self, store: Store) -> None:
+        run(store.start(new_run("a1", concurrency_key="tenant-a"), NOW))
+        run(store.start(new_run("a2", concurrency_key="tenant-a"), NOW + 1))
+        run(store.start(new_run("b1", concurrency_key="tenant-b"), NOW + 2))
+        run(store.start(new_run("free"), NOW + 3))
+        lim = {"default": QueueLimits(key_concurrency=1)}
+        first = {c.run.id: c for c in claim(store, "w1", limits=lim, lease_seconds=10_000)}
+        assert set(first) == {"a1", "b1", "free"}  # a2 waits behind a1, others pass it
+        # a1 unloads to wait: it still holds tenant-a, so a2 still waits.
+        flush(
+            store,
+            "a1",
+            "w1",
+            first["a1"].epoch,
+            unload=Unload(wake_at=NOW + 500, waiting_on={}, wakeups_seen=0),
+        )
+        assert claim(store, "w1", limits=lim) == []
+        a1 = [c for c in claim(store, "w1", now=NOW + 501, limits=lim)]
+        assert [c.run.id for c in a1] == ["a1"]  # waking does not need a second key slot
+        flush(store, "a1", "w1", a1[0].epoch, finish=Finish(RunStatus.COMPLETED))
+        assert [c.run.id for c in claim(store, "w1", limits=lim)] == ["a2"]
+
+    def test_a_run_recovered_too_often_is_dead_lettered(self, store: Store) -> None:
+        run(store.start(new_run("poison"), NOW))
+        run(store.start(new_run("child", parent_id="poison", root_id="poison"), NOW))
+        now = NOW
+        for _ in range(3):  # claimed, then its owner dies (the lease runs out), 3 times
+            assert [c.run.id for c in claim(store, now=now, max_recoveries=2)][:1] == ["poison"]
+            now += 100
+        assert claim(store, now=now, max_recoveries=2) == []
+        dead = run(store.get_run("poison"))
+        assert dead.status is RunStatus.FAILED
+        assert dead.recoveries == 2
+        assert dead.error is not None
+        assert dead.error["type"] == "DeadLettered"
+        assert "recovered 2 times" in dead.error["message"]
+        last = run(store.events("poison"))[-1]
+        assert last.kind is EventKind.RUN_FINISHED
+        assert last.data["status"] == "failed"
+        assert dead.lease_owner is None
+
+    def test_release_gives_a_run_back_without_a_recovery(self, store: Store) -> None:
+        run(store.start(new_run("r"), NOW))
+        (c,) = claim(store, "w1")
+        run(store.release("w1", {"r": c.epoch}, NOW + 1))
+        released = run(store.get_run("r"))
+        assert (released.status, released.lease_owner, released.wake_at) == (
+            RunStatus.WAITING,
+            None,
+            NOW + 1,
+        )
+        (again,) = claim(store, "w2", now=NOW + 2)
+        assert again.run.recoveries == 0
+        with pytest.raises(LeaseLost):  # the first owner's epoch is gone
+            flush(store, "r", "w1", c.epoch)

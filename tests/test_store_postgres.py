@@ -9,7 +9,7 @@ import pytest
 from spokehub import Settings, StoreError
 from spokehub.store import open_store
 from spokehub.store.base import Store
-from tests.store_contract import StoreContract, run
+from tests.store_contract import QueueLimitsContract, StoreContract, run
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def store(pg_url: str) -> Iterator[Store]:
     run(s.close())
 
 
-class TestPostgresContract(StoreContract):
+class TestPostgresContract(StoreContract, QueueLimitsContract):
     pass
 
 

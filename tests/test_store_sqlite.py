@@ -14,7 +14,7 @@ from spokehub.errors import SchemaError
 from spokehub.store import open_store
 from spokehub.store.base import Finish, Flush, Store
 from spokehub.store.sqlite import SqliteStore, parse_sqlite_url
-from tests.store_contract import NOW, StoreContract, new_run, run
+from tests.store_contract import NOW, QueueLimitsContract, StoreContract, new_run, run
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
     run(s.close())
 
 
-class TestSqliteContract(StoreContract):
+class TestSqliteContract(StoreContract, QueueLimitsContract):
     pass
 
 

@@ -43,7 +43,7 @@ from spokehub.errors import (
     WorkflowSandboxError,
 )
 from spokehub.runtime.context import StepContext, WorkflowContext, step_context, workflow_context
-from spokehub.runtime.definitions import StepDefinition, Workflow, step, workflow
+from spokehub.runtime.definitions import Queue, StepDefinition, Workflow, step, workflow
 from spokehub.runtime.interceptors import (
     EventsCommittedInput,
     ExecuteStepInput,
@@ -103,6 +103,7 @@ __all__ = [
     "InvalidRunState",
     "LeaseLost",
     "NonDeterminismError",
+    "Queue",
     "RegistrationError",
     "ResultTimeout",
     "RetryPolicy",

@@ -17,7 +17,8 @@ from spokehub.cli.support import EXIT_CODES_HELP, CliState
 
 app = typer.Typer(
     name="spokehub",
-    help="Durable workflows on SQLite: run them, work their queues, inspect and steer runs.",
+    help="Durable workflows on SQLite or PostgreSQL: run them, work their queues, inspect and "
+    "steer runs.",
     epilog=EXIT_CODES_HELP,
     no_args_is_help=True,
     add_completion=False,
@@ -45,12 +46,20 @@ def root(
             "else .spokehub/spokehub.db).",
         ),
     ] = None,
+    unsafe_durability: Annotated[
+        bool,
+        typer.Option(
+            "--unsafe-durability",
+            help="Accept a PostgreSQL server with fsync or synchronous_commit off "
+            "(throwaway databases only: a crash can lose committed steps).",
+        ),
+    ] = False,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
 ) -> None:
-    ctx.obj = CliState(db=db)
+    ctx.obj = CliState(db=db, unsafe_durability=unsafe_durability)
 
 
 app.command("run", epilog=EXIT_CODES_HELP)(cmd_run.run_command)

@@ -1,15 +1,28 @@
-"""``spokehub db upgrade`` and ``spokehub db prune``."""
+"""``spokehub db upgrade``, ``db prune`` and ``db copy``."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
 from spokehub import ops
-from spokehub.cli.support import EXIT_USAGE, fail, print_json, run_with_client
+from spokehub.cli.support import (
+    EXIT_USAGE,
+    cli_errors,
+    console,
+    fail,
+    print_json,
+    run_with_client,
+    state,
+)
 
-db_app = typer.Typer(help="Database upkeep: migrations and retention.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="Database upkeep: migrations, retention, moving to another database.",
+    no_args_is_help=True,
+)
 
 
 @db_app.command("upgrade")
@@ -65,6 +78,44 @@ def _bytes(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{n} B"  # pragma: no cover - the loop always returns
+
+
+@db_app.command("copy")
+def copy_command(
+    ctx: typer.Context,
+    source: Annotated[
+        str, typer.Option("--from", metavar="URL", help="The database to copy (e.g. sqlite:///…).")
+    ],
+    target: Annotated[
+        str,
+        typer.Option("--to", metavar="URL", help="An empty database (e.g. postgresql://…)."),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """Copy runs with their whole history to an empty database (stop the workers first)."""
+    settings = state(ctx).settings()
+    with Progress(
+        TextColumn("{task.description:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console(stderr=True),
+        transient=as_json,
+        disable=as_json,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(table: str, done: int, total: int) -> None:
+            if table not in tasks:
+                tasks[table] = bar.add_task(table, total=max(total, 1))
+            bar.update(tasks[table], completed=done if total else 1)
+
+        with cli_errors():
+            result = asyncio.run(ops.copy(source, target, settings=settings, progress=progress))
+    if as_json:
+        print_json(result.to_dict())
+        return
+    copied = ", ".join(f"{n} {table}" for table, n in result.rows.items())
+    typer.echo(f"copied {copied} from {result.source} to {result.target}")
 
 
 def register(app: typer.Typer) -> None:

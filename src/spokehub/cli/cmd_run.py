@@ -175,8 +175,21 @@ def worker_command(
     until_idle: Annotated[
         bool, typer.Option("--until-idle", help="Execute what is due, then exit (burst mode).")
     ] = False,
+    drain_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--drain-timeout",
+            min=0,
+            help="On SIGTERM/Ctrl-C, seconds to let steps in flight finish (default 30).",
+        ),
+    ] = None,
 ) -> None:
-    """Execute runs from the queues until Ctrl-C / SIGTERM (or until idle)."""
+    """Execute runs from the queues until SIGTERM / Ctrl-C (or until idle).
+
+    The first SIGTERM or Ctrl-C drains: no new runs are taken, steps in flight finish (the
+    worker keeps heartbeating) and their runs are handed back for other workers; a second
+    one stops at once (in-flight steps then run again elsewhere).
+    """
     with cli_errors():
         for ref in apps or ():
             import_app(ref)
@@ -190,7 +203,7 @@ def worker_command(
     out = console(stderr=True)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     activations = run_with_client(
-        ctx, lambda client: _work(client, names, concurrency, until_idle, out)
+        ctx, lambda client: _work(client, names, concurrency, until_idle, out, drain_timeout)
     )
     out.print(f"worker stopped after {activations} activation(s)")
 
@@ -205,9 +218,16 @@ def _queues(option: str | None) -> list[str]:
 
 
 async def _work(
-    client: Client, queues: list[str], concurrency: int, until_idle: bool, out: Console
+    client: Client,
+    queues: list[str],
+    concurrency: int,
+    until_idle: bool,
+    out: Console,
+    drain_timeout: float | None = None,
 ) -> int:
     worker = Worker(client, queues=queues, concurrency=concurrency)
+    if drain_timeout is not None:
+        worker.drain_timeout = drain_timeout
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
     signals = 0
@@ -216,8 +236,11 @@ async def _work(
         nonlocal signals
         signals += 1
         if signals == 1:  # the first asks nicely; a second one stops at once
-            out.print("stopping (press Ctrl-C again to stop at once)")
-            worker.stop()
+            out.print(
+                f"draining: steps in flight finish (up to {worker.drain_timeout:.0f}s), then "
+                "their runs go back to the queue (press Ctrl-C again to stop at once)"
+            )
+            worker.stop(drain=True)
         elif main is not None:
             main.cancel()
 

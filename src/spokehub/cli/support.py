@@ -59,9 +59,12 @@ class CliState:
     """Global options, kept on the click context as ``ctx.obj``."""
 
     db: str | None = None
+    unsafe_durability: bool = False
 
     def settings(self) -> Settings:
-        return Settings.from_env(database_url=self.db)
+        return Settings.from_env(
+            database_url=self.db, unsafe_durability=True if self.unsafe_durability else None
+        )
 
     def db_flag(self) -> str:
         """``--db URL `` to repeat in a hint, when the user gave one."""

@@ -5,7 +5,7 @@ Each is a small async function over ``spokehub.Client``; errors are those of
 for meaningless arguments.
 """
 
-from spokehub.ops.db import PruneResult, UpgradeResult, prune, upgrade
+from spokehub.ops.db import CopyResult, PruneResult, UpgradeResult, copy, prune, upgrade
 from spokehub.ops.durations import format_duration, parse_duration
 from spokehub.ops.runs import (
     Decided,
@@ -26,6 +26,7 @@ from spokehub.ops.runs import (
 )
 
 __all__ = [
+    "CopyResult",
     "Decided",
     "Progress",
     "PruneResult",
@@ -33,6 +34,7 @@ __all__ = [
     "UpgradeResult",
     "approve",
     "cancel",
+    "copy",
     "execute",
     "external_waits",
     "follow",

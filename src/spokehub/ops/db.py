@@ -1,15 +1,19 @@
-"""Database upkeep: apply migrations, prune finished runs."""
+"""Database upkeep: apply migrations, prune finished runs, copy a database to another."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from spokehub.config import Settings
 from spokehub.ops.durations import parse_duration
 from spokehub.runtime.client import Client
+from spokehub.store import open_store
 from spokehub.store.base import PruneStats
+from spokehub.store.copy import Progress, copy_database
+from spokehub.store.relational import RelationalStore
 
-__all__ = ["PruneResult", "UpgradeResult", "prune", "upgrade"]
+__all__ = ["CopyResult", "PruneResult", "UpgradeResult", "copy", "prune", "upgrade"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,3 +62,52 @@ async def prune(client: Client, *, older_than: float | str) -> PruneResult:
         bytes_before=stats.bytes_before,
         bytes_after=stats.bytes_after,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CopyResult:
+    source: str
+    target: str
+    rows: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "target": self.target, "rows": dict(self.rows)}
+
+
+async def copy(
+    source_url: str,
+    target_url: str,
+    *,
+    settings: Settings | None = None,
+    progress: Progress | None = None,
+) -> CopyResult:
+    """Copy every run, ledger, inbox item and blob from one database to an empty other one.
+
+    Typically ``sqlite:///.spokehub/spokehub.db`` to ``postgresql://…``, moving an embedded
+    deployment to PostgreSQL with its history. Stop the workers on the source first.
+    """
+    if source_url == target_url:
+        raise ValueError("--from and --to name the same database")
+    base = settings or Settings.from_env()
+    source = open_store(base.with_(database_url=source_url))
+    try:
+        target = open_store(base.with_(database_url=target_url))
+        try:
+            if not isinstance(source, RelationalStore) or not isinstance(target, RelationalStore):
+                raise ValueError("db copy works between SQLite and PostgreSQL databases")
+            stats = await copy_database(source, target, progress)
+        finally:
+            await target.close()
+    finally:
+        await source.close()
+    return CopyResult(_redact(source_url), _redact(target_url), stats.rows)
+
+
+def _redact(url: str) -> str:
+    """A URL without its password, fit to print."""
+    head, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    auth, _, host = rest.rpartition("@")
+    user = auth.split(":", 1)[0]
+    return f"{head}://{user}:***@{host}" if ":" in auth else url

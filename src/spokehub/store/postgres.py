@@ -235,6 +235,34 @@ class PostgresStore(RelationalStore):
         conn.execute("SET LOCAL lock_timeout = '10s'")
         conn.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
 
+    def _tables(self, conn: PgConnection) -> list[str]:
+        rows = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def _copy_rows(
+        self, conn: PgConnection, table: str, columns: Sequence[str], rows: Sequence[Any]
+    ) -> None:
+        # Identity columns keep the source's ids (inbox ids are referenced from the ledger).
+        marks = ",".join("?" * len(columns))
+        conn.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) OVERRIDING SYSTEM VALUE VALUES ({marks})",
+            [tuple(r) for r in rows],
+        )
+
+    def _after_copy(self, conn: PgConnection) -> None:
+        identities = conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND is_identity = 'YES'"
+        ).fetchall()
+        for table, column in identities:
+            conn.execute(
+                f"SELECT setval(pg_get_serial_sequence(?, ?), "
+                f"COALESCE((SELECT MAX({column}) FROM {table}), 0) + 1, false)",
+                (table, column),
+            )
+
     def _lock_queue(self, conn: PgConnection, queue: str) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", (_QUEUE_LOCK_SPACE, queue))
 

@@ -220,6 +220,21 @@ class RelationalStore:
     def _notify(self, conn: Conn, queue: str) -> None:
         """Tell idle workers (in other processes) that ``queue`` has work; sent at commit."""
 
+    def _tables(self, conn: Conn) -> list[str]:
+        """The tables of this database (for ``db copy``)."""
+        raise NotImplementedError
+
+    def _copy_rows(
+        self, conn: Conn, table: str, columns: Sequence[str], rows: Sequence[Any]
+    ) -> None:
+        marks = ",".join("?" * len(columns))
+        conn.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", [tuple(r) for r in rows]
+        )
+
+    def _after_copy(self, conn: Conn) -> None:
+        """Bring id generators past the copied ids."""
+
     def _migrate(self, conn: Conn) -> list[str]:
         known = schema.load(self.dialect)
         self._begin_migration(conn)
@@ -378,9 +393,11 @@ class RelationalStore:
             f"status = 'running' WHERE id IN ({marks}) RETURNING id, lease_epoch",
             (r.owner, r.now + r.lease_seconds, r.now, r.now, *chosen),
         ).fetchall()
-        return [
-            Claimed(self._get_run(conn, run_id), epoch, self._events(conn, run_id))
-            for run_id, epoch in rows
+        epochs = dict(rows)
+        return [  # in claim order: priority first, then age
+            Claimed(self._get_run(conn, run_id), epochs[run_id], self._events(conn, run_id))
+            for run_id in chosen
+            if run_id in epochs
         ]
 
     def _candidates(self, conn: Conn, r: _ClaimRequest) -> list[_Candidate]:

@@ -133,5 +133,11 @@ class SqliteStore(RelationalStore):
         row = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
         return int(row[0] or 0)
 
+    def _tables(self, conn: sqlite3.Connection) -> list[str]:
+        rows = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        ).fetchall()
+        return [r[0] for r in rows]
+
     def _begin_migration(self, conn: sqlite3.Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")  # the write lock keeps other processes out meanwhile
