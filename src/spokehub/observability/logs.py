@@ -26,8 +26,13 @@ REDACTED = "[redacted]"
 SECRET_KEY = re.compile(
     r"token|secret|password|passwd|authorization|api[_-]?key|cookie|credential", re.I
 )
-# A bearer credential inside free text (a logged header line, an error message).
-_BEARER = re.compile(r"(bearer\s+)[A-Za-z0-9._~+/=-]+", re.I)
+# A credential inside free text (a logged header line, an error message): the scheme or
+# key stays, the value goes.
+_IN_TEXT = re.compile(
+    r"((?:bearer|basic)\s+|(?:token|secret|password|api[_-]?key)[\"']?\s*[=:]\s*[\"']?)"
+    r"[A-Za-z0-9._~+/=-]+",
+    re.I,
+)
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", *CONTEXT_FIELDS}
@@ -45,7 +50,7 @@ def redact(value: Any) -> Any:
     if isinstance(value, tuple):
         return tuple(redact(v) for v in value)
     if isinstance(value, str):
-        return _BEARER.sub(r"\1" + REDACTED, value)
+        return _IN_TEXT.sub(r"\1" + REDACTED, value)
     return value
 
 
@@ -64,8 +69,9 @@ class RedactionFilter(logging.Filter):
             setattr(record, key, REDACTED if SECRET_KEY.search(key) else redact(value))
         if isinstance(record.args, dict | tuple):
             record.args = redact(record.args)
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
+        # A credential can be split between the format and its arguments ("Bearer %s"):
+        # redact the merged text, and keep it merged for the handlers after this one.
+        record.msg, record.args = redact(record.getMessage()), None
         return True
 
 
