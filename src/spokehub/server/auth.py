@@ -36,10 +36,12 @@ __all__ = [
     "Public",
     "Require",
     "clear_session_cookie",
+    "csrf_token",
     "csrf_token_for",
     "current_principal",
     "public",
     "require",
+    "session_value",
     "set_session_cookie",
     "token_from_secret",
 ]
@@ -78,6 +80,7 @@ def _sign(secret: bytes, purpose: str, text: str) -> str:
 
 
 def session_value(state: ServerState, token: TokenRecord) -> str:
+    """A fresh session cookie value for ``token``."""
     expires = int(state.client.clock.now() + state.config.session_seconds)
     payload = f"{token.id}.{expires}"
     return f"{payload}.{_sign(state.config.secret, 'session', payload)}"
@@ -126,7 +129,12 @@ def csrf_token_for(request: Request) -> str:
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return ""
-    return _sign(get_state(request).config.secret, "csrf", cookie)
+    return csrf_token(get_state(request).config.secret, cookie)
+
+
+def csrf_token(secret: bytes, session: str) -> str:
+    """The CSRF token of the session cookie value ``session``."""
+    return _sign(secret, "csrf", session)
 
 
 async def current_principal(request: Request) -> Principal | None:
