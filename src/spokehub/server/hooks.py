@@ -5,7 +5,9 @@ No API token is asked: the Standard Webhooks signature is the credential.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel
 
 from spokehub.ops import hooks as ops_hooks
@@ -39,7 +41,9 @@ class HookAccepted(BaseModel):
         )
     },
 )
-async def deliver(name: str, request: Request, state: StateDep) -> HookAccepted:
+async def deliver(
+    name: Annotated[str, Path(min_length=1, max_length=200)], request: Request, state: StateDep
+) -> HookAccepted:
     """Verify a Standard Webhooks delivery and start the hook's workflow with its body."""
     body = await request.body()
     run = await ops_hooks.receive(state.client, state.hooks, name, request.headers, body)
