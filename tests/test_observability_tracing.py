@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from opentelemetry.trace import StatusCode
 
 from spokehub import Client, RetryPolicy, Settings, call, sleep, step, wait_for_signal, workflow
 from spokehub.observability import Observability, inject_headers, request_span, traceparent_hooks
-from spokehub.observability.runs import derived_carrier
+from spokehub.observability.runs import RunDirectory, RunInfo, derived_carrier
 from spokehub.testing import FakeClock, run_until_idle
 
 # -- workflows --------------------------------------------------------------------------------
@@ -243,7 +244,7 @@ def loopback() -> Iterator[tuple[str, list[str | None]]]:
     seen: list[str | None] = []
     handler = type("Handler", (_Recorder,), {"seen": seen})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/ping", seen
@@ -289,3 +290,26 @@ def test_runs_without_a_recorded_trace_still_get_one(
     (child_step,) = named(exporter, "spokehub.step obs_tr_add")
     assert child_step.attributes["spokehub.run_id"] == f"{handle.id}.1"  # type: ignore[index]
     assert {trace_hex(s) for s in exporter.get_finished_spans()} == {derived}
+
+
+def test_interceptors_without_a_store_fall_back_and_say_why(
+    tmp_path: Path, exporter: InMemorySpanExporter, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'obs.db'}")
+    with Client(settings=settings, clock=FakeClock()) as plain:
+        run_id = plain.start(obs_tr_add_flow, 1).id
+    obs = Observability(tracer_provider=provider_for(exporter))
+    with Client(settings=settings, clock=FakeClock(), interceptors=obs.interceptors) as client:
+        run_until_idle(client)  # obs.instrument(client) was forgotten
+        assert client.handle(run_id).result() == 2
+    (attempt,) = named(exporter, "spokehub.step obs_tr_add")
+    assert trace_hex(attempt) == derived_carrier(run_id)["traceparent"].split("-")[1]
+    assert "call obs.instrument(client)" in caplog.text
+
+
+def test_the_run_directory_forgets_the_least_recently_used() -> None:
+    runs = RunDirectory(size=2)
+    for run_id in ("r0", "r1", "r2"):
+        runs.remember(RunInfo(run_id, derived_carrier(run_id), 1.0, recorded=False))
+    assert asyncio.run(runs.resolve("r2")).started_at == 1.0  # still known
+    assert asyncio.run(runs.resolve("r0")).started_at is None  # forgotten: read again (no store)

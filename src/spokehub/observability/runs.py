@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from spokehub.engine.events import Event, EventKind
+from spokehub.errors import SpokehubError
 from spokehub.runtime.interceptors import EventsCommittedInput, Interceptor
 from spokehub.store.base import Store
 
@@ -101,9 +102,6 @@ class RunDirectory(Interceptor):
         _put(self._known, info.run_id, info, self._size)
         _put(_TRACE_IDS, info.run_id, info.trace_id, CACHE_SIZE)
 
-    def cached(self, run_id: str) -> RunInfo | None:
-        return self._known.get(run_id)
-
     async def resolve(self, run_id: str) -> RunInfo:
         """The run's info; reads the store when it is not cached (never raises)."""
         info = self._known.get(run_id)
@@ -120,7 +118,7 @@ class RunDirectory(Interceptor):
 
     async def _read(self, run_id: str, depth: int) -> RunInfo:
         if self.store is None:
-            return RunInfo(run_id, derived_carrier(run_id), None, recorded=False)
+            raise SpokehubError("no store to read runs from: call obs.instrument(client)")
         events = await self.store.events(run_id)
         first = events[0] if events and events[0].kind is EventKind.RUN_STARTED else None
         started_at = first.at if first is not None else None
