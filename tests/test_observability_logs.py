@@ -130,3 +130,16 @@ def test_redact_walks_nested_values() -> None:
 def test_redact_finds_credentials_in_text() -> None:
     text = "login password=hunter2 then Authorization: Basic dXNlcjpwdw== ok"
     assert redact(text) == "login password=[redacted] then Authorization: Basic [redacted] ok"
+
+
+@pytest.mark.usefixtures("restore_root")
+def test_a_bad_format_does_not_break_the_caller() -> None:
+    out = io.StringIO()
+    configure_logging(fmt="json", stream=out)
+    raised = logging.raiseExceptions
+    logging.raiseExceptions = False  # what production logging does with a broken record
+    try:
+        app_log.info("%d apples", "many")  # no exception reaches the caller
+    finally:
+        logging.raiseExceptions = raised
+    assert out.getvalue() == ""

@@ -71,7 +71,11 @@ class RedactionFilter(logging.Filter):
             record.args = redact(record.args)
         # A credential can be split between the format and its arguments ("Bearer %s"):
         # redact the merged text, and keep it merged for the handlers after this one.
-        record.msg, record.args = redact(record.getMessage()), None
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format: leave it to the handler's own error reporting
+            return True
+        record.msg, record.args = redact(message), None
         return True
 
 

@@ -27,6 +27,7 @@ from spokehub.runtime.interceptors import (
     Interceptor,
     StartRunInput,
 )
+from spokehub.store.base import StartResult
 
 INSTRUMENTATION = "spokehub"
 
@@ -67,8 +68,8 @@ class TracingInterceptor(Interceptor):
         ) as span:
             carrier: dict[str, str] = {}
             _W3C.inject(carrier)  # the start span is current: the run's spans descend from it
-            result = await call_next(input.replace(trace=carrier or input.trace))
-            span.set_attribute("spokehub.run.created", bool(getattr(result, "created", True)))
+            result: StartResult = await call_next(input.replace(trace=carrier or input.trace))
+            span.set_attribute("spokehub.run.created", result.created)
             return result
 
     async def execute_step(
