@@ -257,6 +257,12 @@ def test_health_readiness_and_malformed_paths(live: LiveServer) -> None:
 def test_metrics_needs_a_token(live: LiveServer) -> None:
     with live.http() as anon:
         _assert_error(anon.get("/metrics"), 401)
+    with live.http("operator") as http:
+        run_id = _rid("metric")
+        http.post("/api/v1/runs", json={"workflow": "api_add", "input": {"a": 1}, "run_id": run_id})
+    live.wait_for(run_id, "completed")
     with live.http("viewer") as http:
         answer = http.get("/metrics")
-        assert answer.status_code in (200, 404)  # 404 when no metrics renderer is configured
+        assert answer.status_code == 200
+        assert answer.headers["content-type"].startswith("text/plain")
+        assert "spokehub_runs_started_total{" in answer.text

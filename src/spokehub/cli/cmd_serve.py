@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,11 @@ from spokehub.runtime.loader import import_app
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 FACTORY = "spokehub.server.app:create_app_from_env"
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
 
 
 def serve_command(
@@ -36,6 +42,10 @@ def serve_command(
             "--worker/--no-worker", help="Also execute runs here (one process for everything)."
         ),
     ] = False,
+    log_format: Annotated[
+        LogFormat, typer.Option("--log-format", help="Log lines as text or JSON.")
+    ] = LogFormat.TEXT,
+    log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING...")] = "INFO",
     allowed_hosts: Annotated[
         list[str] | None,
         typer.Option(
@@ -78,6 +88,8 @@ def serve_command(
             "SPOKEHUB_SERVER_HOOKS": str(hooks_file or ""),
             "SPOKEHUB_SERVER_WORKER": "1" if worker else "0",
             "SPOKEHUB_SERVER_ALLOWED_HOSTS": ",".join(allowed_hosts or ()),
+            "SPOKEHUB_SERVER_LOG_FORMAT": log_format.value,
+            "SPOKEHUB_SERVER_LOG_LEVEL": log_level,
         }
     )
     out.print(
@@ -85,4 +97,11 @@ def serve_command(
         f"worker {'on' if worker else 'off'}); Ctrl-C stops it"
     )
     with cli_errors():
-        uvicorn.run(FACTORY, factory=True, host=host, port=port, log_level="info")
+        uvicorn.run(
+            FACTORY,
+            factory=True,
+            host=host,
+            port=port,
+            log_level=log_level.lower(),
+            log_config=None,
+        )

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from spokehub import ops
 from spokehub.errors import RunNotFound, WorkflowNotFound
+from spokehub.observability import request_span
 from spokehub.ops import fleet, tokens
 from spokehub.ops import hooks as ops_hooks
 from spokehub.ops.tokens import Permission
@@ -59,8 +60,11 @@ RunIdPath = Annotated[str, Path(min_length=1, max_length=200)]
     responses={200: {"model": RunOut, "description": "The run existed with this id and input"}},
     tags=["runs"],
 )
-async def start_run(body: StartRequest, state: StateDep, _: Operator) -> Any:
-    """Start a run; idempotent by ``run_id`` (same id and input: the same run, 200)."""
+async def start_run(body: StartRequest, request: Request, state: StateDep, _: Operator) -> Any:
+    """Start a run; idempotent by ``run_id`` (same id and input: the same run, 200).
+
+    A ``traceparent`` header makes the run part of the caller's trace.
+    """
     wf = REGISTRY.workflows.get(body.workflow)
     if wf is None:
         known = ", ".join(sorted(REGISTRY.workflows)) or "none"
@@ -69,7 +73,8 @@ async def start_run(body: StartRequest, state: StateDep, _: Operator) -> Any:
             "start the server with --app MODULE_OR_FILE"
         )
     existed = body.run_id is not None and await _exists(state, body.run_id)
-    run = await ops.start(state.client, wf, body.input, run_id=body.run_id)
+    with request_span("POST /api/v1/runs", request.headers):
+        run = await ops.start(state.client, wf, body.input, run_id=body.run_id)
     code = status.HTTP_200_OK if existed else status.HTTP_201_CREATED
     return JSONResponse(RunOut(**run.to_dict()).model_dump(mode="json"), status_code=code)
 

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Literal, cast
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
@@ -23,13 +23,14 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spokehub import __version__
+from spokehub.observability import Observability, configure_logging
 from spokehub.ops.hooks import load_hooks
 from spokehub.ops.tokens import Permission
 from spokehub.runtime.client import Client
 from spokehub.runtime.definitions import REGISTRY
 from spokehub.runtime.loader import import_app
 from spokehub.runtime.worker import Worker
-from spokehub.server import api, hooks
+from spokehub.server import api, dashboard, hooks
 from spokehub.server.auth import LoginRequired, Principal, public, require
 from spokehub.server.config import ServerConfig
 from spokehub.server.errors import ERROR_RESPONSES, error_response, install_error_handlers
@@ -52,12 +53,21 @@ def create_app(
     Args:
         config: where it listens, its secret, hooks file and whether it runs a worker.
         client: the client to use (then the caller closes it); by default one is opened on
-            ``config.settings`` at startup and closed at shutdown.
-        metrics: what ``/metrics`` serves (the observability layer's renderer).
+            ``config.settings``, instrumented with ``Observability`` (traces, metrics), and
+            closed at shutdown.
+        metrics: what ``/metrics`` serves (default: that ``Observability``, when the app opens
+            its own client; none otherwise).
     """
     owned = client is None
+    if client is None:
+        client = Client(settings=config.settings)
+        if metrics is None:
+            # Before any worker or start: the interceptors must see every run from its start.
+            obs = Observability()
+            obs.instrument(client)
+            metrics = obs
     state = ServerState(
-        client=client or Client(settings=config.settings),
+        client=client,
         config=config,
         hooks=load_hooks(config.hooks_file) if config.hooks_file else {},
         metrics=metrics,
@@ -92,6 +102,7 @@ def create_app(
     app.include_router(api.router)
     app.include_router(hooks.router)
     app.include_router(_probes)
+    app.include_router(dashboard.router)
     return app
 
 
@@ -101,6 +112,10 @@ def create_app_from_env() -> FastAPI:
     ``SPOKEHUB_SERVER_APPS`` (comma-separated modules or .py files) is imported first, so that
     the workflows are registered before the app and its worker start.
     """
+    log_format = os.environ.get("SPOKEHUB_SERVER_LOG_FORMAT", "")
+    if log_format in ("json", "text"):
+        level = os.environ.get("SPOKEHUB_SERVER_LOG_LEVEL", "") or "INFO"
+        configure_logging(cast(Literal["json", "text"], log_format), level.upper())
     for ref in os.environ.get("SPOKEHUB_SERVER_APPS", "").split(","):
         if ref.strip():
             import_app(ref.strip())

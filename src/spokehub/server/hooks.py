@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel
 
+from spokehub.observability import request_span
 from spokehub.ops import hooks as ops_hooks
 from spokehub.server.auth import public
 from spokehub.server.errors import ErrorBody
@@ -46,6 +47,7 @@ async def deliver(
 ) -> HookAccepted:
     """Verify a Standard Webhooks delivery and start the hook's workflow with its body."""
     body = await request.body()
-    run = await ops_hooks.receive(state.client, state.hooks, name, request.headers, body)
+    with request_span("POST /hooks/{name}", request.headers):
+        run = await ops_hooks.receive(state.client, state.hooks, name, request.headers, body)
     delivery_id = request.headers["webhook-id"]
     return HookAccepted(hook=name, delivery_id=delivery_id, run_id=run.id, status=run.status.value)
