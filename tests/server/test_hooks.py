@@ -187,3 +187,15 @@ def test_hooks_file_mistakes_name_the_fix(tmp_path: Path) -> None:
     good = tmp_path / "good.toml"
     good.write_text('[hooks.x]\nworkflow = "w"\nsecret_env = "S"\ntolerance = 30\n')
     assert load_hooks(good)["x"].tolerance == 30.0
+
+
+def test_a_delivery_whose_run_cannot_start_is_kept_and_may_be_retried(live: LiveServer) -> None:
+    delivery_id, wrong = _deliver(live, "kw", b'{"colour": "red"}')
+    assert wrong.status_code == 400
+    assert wrong.json()["error"]["code"] == "serialization"
+    [row] = _deliveries(live, delivery_id)
+    assert row["status"] == "rejected"
+    assert str(row["reason"]).startswith("start failed")
+    _, fixed = _deliver(live, "kw", b'{"kind": "retry"}', delivery_id=delivery_id)
+    assert fixed.status_code == 202, fixed.text
+    assert live.wait_for(fixed.json()["run_id"], "completed")["result"] == "retry:0"
