@@ -67,8 +67,10 @@ async def pending_approvals(
     runs = await client.store.transact(lambda tx: _candidates(tx, limit), write=False)
     found: list[PendingApproval] = []
     for run_id, workflow in runs:
-        events = await client.store.events(run_id)
+        # The inbox before the ledger: a worker takes a decision in and records it in one
+        # commit, so a decision missing from the first read is in the second.
         queued = {i.name for i in await client.store.inbox(run_id) if i.kind == "approval"}
+        events = await client.store.events(run_id)
         for row in external_waits(build_timeline(events)):
             if row.kind is not RowKind.APPROVAL or row.name in queued:
                 continue

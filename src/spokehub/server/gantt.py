@@ -30,7 +30,7 @@ BAR_HEIGHT = 12
 AXIS_HEIGHT = 30
 PAD_RIGHT = 18
 PAD_BOTTOM = 10
-MIN_BAR = 2.0
+MIN_BAR = 3.0
 LABEL_CHARS = 30
 
 # Fills by bar class; the dashboard's status colours (completed green, failed red, running
