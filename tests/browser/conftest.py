@@ -18,8 +18,6 @@ import httpx
 import pytest
 
 from spokehub import Client, Settings
-from spokehub.server.app import create_app
-from spokehub.server.config import ServerConfig
 from spokehub.types import RunStatus
 from tests.browser.live_server import SECRET, Served, make_tokens
 
@@ -55,14 +53,9 @@ def _free_port() -> int:
 
 
 def _serve_command(port: int) -> list[str]:
-    """``spokehub serve`` once it mounts the dashboard; until then the same app via a shim."""
-    config = ServerConfig(secret=SECRET)
-    mounted = any(getattr(r, "path", "") == "/ui/runs" for r in create_app(config).routes)
-    if mounted:
-        app = str(ROOT / "tests" / "browser" / "dash_app.py")
-        spokehub = str(Path(sys.executable).parent / "spokehub")
-        return [spokehub, "serve", "--app", app, "--worker", "--port", str(port)]
-    return [sys.executable, "-m", "tests.browser.serve_dash", str(port)]
+    spokehub = str(Path(sys.executable).parent / "spokehub")
+    app = str(ROOT / "tests" / "browser" / "dash_app.py")
+    return [spokehub, "serve", "--app", app, "--worker", "--port", str(port)]
 
 
 @pytest.fixture(scope="module")

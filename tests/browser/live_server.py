@@ -15,11 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import uvicorn
-from fastapi import FastAPI
 
 from spokehub import Client, Settings
 from spokehub.ops.tokens import Role, create_token
-from spokehub.server import dashboard
 from spokehub.server.app import create_app
 from spokehub.server.config import ServerConfig
 
@@ -43,13 +41,6 @@ def make_tokens(client: Client) -> dict[str, str]:
     return asyncio.run(create())
 
 
-def with_dashboard(app: FastAPI) -> FastAPI:
-    """The app as ``spokehub serve`` builds it; adds the dashboard while create_app lacks it."""
-    if not any(getattr(route, "path", "") == "/ui/runs" for route in app.routes):
-        app.include_router(dashboard.router)
-    return app
-
-
 @contextmanager
 def thread_server(db_url: str, *, worker: bool = True) -> Iterator[Served]:
     settings = Settings(database_url=db_url, poll_interval=0.05)
@@ -61,9 +52,7 @@ def thread_server(db_url: str, *, worker: bool = True) -> Iterator[Served]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(with_dashboard(create_app(config)), log_level="warning", lifespan="on")
-    )
+    server = uvicorn.Server(uvicorn.Config(create_app(config), log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
