@@ -164,6 +164,9 @@ class HostCheckMiddleware:
         if name in self.names:
             await self.app(scope, receive, send)
             return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})  # policy violation
+            return
         response = error_response(
             400,
             "host_not_allowed",
