@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from spokehub import __version__
-from spokehub.cli import cmd_db, cmd_run, cmd_runs
+from spokehub.cli import cmd_db, cmd_run, cmd_runs, cmd_serve, cmd_tokens
 from spokehub.cli.support import EXIT_CODES_HELP, CliState
 
 app = typer.Typer(
@@ -66,6 +66,8 @@ app.command("run", epilog=EXIT_CODES_HELP)(cmd_run.run_command)
 app.command("worker")(cmd_run.worker_command)
 cmd_runs.register(app)
 cmd_db.register(app)
+app.command("serve")(cmd_serve.serve_command)
+cmd_tokens.register(app)
 
 
 def main() -> None:

@@ -223,9 +223,10 @@ class Client:
             # The id is fixed before the chain (a worker may already watch it); the input,
             # queue and priority are the interceptors' to change.
             now = self.clock.now()
-            started = Event(
-                0, EventKind.RUN_STARTED, now, data={"workflow": wf.name, "queue": req.queue}
-            )
+            first: dict[str, JSON] = {"workflow": wf.name, "queue": req.queue}
+            if req.trace:
+                first["trace"] = dict(req.trace)
+            started = Event(0, EventKind.RUN_STARTED, now, data=first)
             new = NewRun(
                 id=new_id,
                 workflow=wf.name,

@@ -57,6 +57,16 @@ def step_context() -> StepContext:
     return ctx
 
 
+def current_step() -> StepContext | None:
+    """The running step attempt's context, or None outside a step (for log enrichment)."""
+    return _step.get()
+
+
+def current_workflow() -> WorkflowContext | None:
+    """The running workflow's context, or None outside workflow code (for log enrichment)."""
+    return _workflow.get()
+
+
 def workflow_context() -> WorkflowContext:
     """The context of the workflow run whose code is running now."""
     ctx = _workflow.get()

@@ -56,7 +56,12 @@ class ExecuteStepInput:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StartRunInput:
-    """A run about to be started by a client (child runs start inside their parent)."""
+    """A run about to be started by a client (child runs start inside their parent).
+
+    ``trace`` is a W3C trace-context carrier (``traceparent``, ``tracestate``) that a tracing
+    interceptor sets; it is recorded in the run's ``run_started`` event so that every later
+    activation, on any worker, continues the same trace.
+    """
 
     workflow: str
     run_id: str
@@ -64,6 +69,7 @@ class StartRunInput:
     queue: str
     priority: int
     concurrency_key: str | None = None
+    trace: dict[str, str] | None = None
 
     def replace(self, **changes: Any) -> StartRunInput:
         return dataclasses.replace(self, **changes)

@@ -1,0 +1,40 @@
+"""What every request handler shares, kept on ``app.state.spokehub``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Protocol
+
+from fastapi import Depends, Request
+
+from spokehub.ops.hooks import Hook
+from spokehub.runtime.client import Client
+from spokehub.server.config import ServerConfig
+
+__all__ = ["MetricsRenderer", "ServerState", "StateDep", "get_state"]
+
+
+class MetricsRenderer(Protocol):
+    """What ``/metrics`` serves (helper OBS provides it): the exposition and its media type."""
+
+    async def render(self) -> tuple[bytes, str]: ...
+
+
+@dataclass(slots=True)
+class ServerState:
+    """The client, the configuration, the webhook triggers and the metrics of one server."""
+
+    client: Client
+    config: ServerConfig
+    hooks: dict[str, Hook] = field(default_factory=dict)
+    metrics: MetricsRenderer | None = None
+
+
+def get_state(request: Request) -> ServerState:
+    """FastAPI dependency: the server's state."""
+    state: ServerState = request.app.state.spokehub
+    return state
+
+
+StateDep = Annotated[ServerState, Depends(get_state)]
+"""A handler parameter annotated with this receives the server's state."""
