@@ -9,7 +9,7 @@ benchmark creates a database of its own there (``spokehub_bench_<random>``, so t
 ``pg_stat_database`` counts nothing but the benchmark's transactions) and drops it at the end.
 
 Sections:
-    raw          one small INSERT per transaction, 1 client and 8 client processes (before and after)
+    raw          one small INSERT per transaction, 1 and 8 client processes (before and after)
     sequential   ten-step runs one after another via ``client.run_async``, in a child process
     workers      200 ten-step runs enqueued at once, executed by 1, 2 and 4 ``spokehub worker``
                  processes that were started (and idle) before the runs were enqueued
@@ -49,7 +49,7 @@ import spokehub as sh
 from spokehub import Client, Settings
 
 HERE = Path(__file__).resolve().parent
-WORKFLOWS = HERE / "pg_workflows.py"
+WORKER = HERE / "pg_worker.py"
 DEFAULT_URL = os.environ.get(
     "SPOKEHUB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
@@ -242,7 +242,9 @@ class Sequential:
     store_batches: int
     store_direct: int
     pg_xacts: int  # pg_stat_database, measured child minus a warm-up-only child
-    ledger_xacts: int  # distinct xmin of the measured runs' ledger rows
+    # Distinct xmin of the measured runs' ledger rows: an upper bound on the commits that wrote
+    # ledger rows (an operation inside a savepoint gets a subtransaction id of its own).
+    ledger_xacts: int
 
     @property
     def cpu_ms_per_step(self) -> float:
@@ -336,19 +338,33 @@ class Round:
     window_s: float  # first created_at to last finished_at (database clock)
     exec_s: float  # first started_at to last finished_at
     latency_ms: dict[str, float]  # created_at -> started_at: p50, p90, p99, max
+    probe_runs: int  # then enqueued one by one, 20 ms apart, onto idle workers
+    probe_latency_ms: dict[str, float]
     worker_cpu_s: float  # all worker processes, from enqueue to the last run's end
     backend_cpu_s: float  # the PostgreSQL backends of this database, same interval
-    ledger_xacts: int  # distinct xmin of all ledger rows
     pg_xacts: int  # whole round: migrate, worker start and stop, enqueue, execution
-    activations: list[int]  # per worker, as each worker reports when it stops
+    worker_stats: list[dict[str, Any]]  # per worker, its whole life: store commits, operations
     results_ok: bool
+
+    @property
+    def all_steps(self) -> int:
+        return (self.runs + self.probe_runs) * STEPS_PER_RUN
+
+    @property
+    def store_commits(self) -> int:
+        return sum(int(w["commits"]) for w in self.worker_stats)
+
+    @property
+    def activations(self) -> list[int]:
+        return [int(w["activations"]) for w in self.worker_stats]
 
     @property
     def steps_per_s(self) -> float:
         return self.steps / self.window_s
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "steps_per_s": self.steps_per_s}
+        return {**asdict(self), "steps_per_s": self.steps_per_s,
+                "store_commits": self.store_commits}  # fmt: skip
 
 
 def clean_env() -> dict[str, str]:
@@ -359,15 +375,13 @@ def clean_env() -> dict[str, str]:
 def start_workers(
     url: str, workers: int, concurrency: int, logs: Path
 ) -> list[subprocess.Popen[bytes]]:
-    cmd = [sys.executable, "-m", "spokehub.cli", "--db", url, "worker", "--app", str(WORKFLOWS),
-           "--concurrency", str(concurrency)]  # fmt: skip
+    cmd = [sys.executable, str(WORKER), url, str(concurrency)]
     return [
         subprocess.Popen(
             cmd,
-            stdout=subprocess.DEVNULL,
+            stdout=(logs / f"worker-{i}.json").open("wb"),
             stderr=(logs / f"worker-{i}.log").open("wb"),
             env=clean_env(),
-            cwd=HERE.parent,
         )
         for i in range(workers)
     ]
@@ -383,22 +397,24 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float, procs: Sequen
         time.sleep(0.02)
 
 
-def stop_workers(procs: Sequence[subprocess.Popen[bytes]], logs: Path) -> list[int]:
+def stop_workers(procs: Sequence[subprocess.Popen[bytes]], logs: Path) -> list[dict[str, Any]]:
+    """SIGTERM each worker; collect the counters each prints on its way out."""
     for p in procs:
         if p.poll() is None:
             p.send_signal(signal.SIGTERM)
-    for p in procs:
+    out = []
+    for i, p in enumerate(procs):
         try:
             p.wait(timeout=30)
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
-    activations = []
-    for i in range(len(procs)):
-        text = (logs / f"worker-{i}.log").read_text(errors="replace")
-        words = [line.split() for line in text.splitlines() if "worker stopped after" in line]
-        activations.append(int(words[-1][3]) if words else -1)
-    return activations
+        lines = (logs / f"worker-{i}.json").read_text().strip().splitlines()
+        if p.returncode != 0 or not lines:
+            log = (logs / f"worker-{i}.log").read_text(errors="replace")
+            raise RuntimeError(f"worker {i} exited with {p.returncode}:\n{log[-4000:]}")
+        out.append(json.loads(lines[-1]))
+    return out
 
 
 def cpu_of(pids: Sequence[int]) -> dict[int, float]:
@@ -415,8 +431,33 @@ async def enqueue(client: Client, runs: int) -> float:
     return time.perf_counter() - began
 
 
-def worker_round(db: BenchDatabase, workers: int, runs: int, concurrency: int) -> Round:
-    """Start ``workers`` processes, wait until all are idle, enqueue ``runs`` at once, drain."""
+async def enqueue_one_by_one(client: Client, runs: int, gap: float = 0.02) -> float:
+    """Lone starts, ``gap`` seconds apart: each meets idle workers. Returns when it began."""
+    since = client.clock.now()
+    for i in range(runs):
+        await client.start_async(ten_steps, i)
+        await asyncio.sleep(gap)
+    return since
+
+
+def latency_ms(rows: Sequence[tuple[Any, ...]]) -> dict[str, float]:
+    """Quantiles of created_at -> started_at (the first two columns), in ms."""
+    values = [1000 * (r[1] - r[0]) for r in rows]
+    quantiles = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0))
+    return {name: quantile(values, q) for name, q in quantiles}
+
+
+def finished(observer: Observer, runs: int) -> Callable[[], bool]:
+    sql = "SELECT count(*) FROM runs WHERE finished_at IS NOT NULL"
+    return lambda: bool(observer.one(sql)[0] == runs)
+
+
+def worker_round(db: BenchDatabase, workers: int, sizes: Sizes, concurrency: int) -> Round:
+    """Start ``workers`` processes, wait until all are idle, enqueue ``runs`` at once, drain.
+
+    Then, as a probe of the latency a lone start sees, enqueue runs one by one.
+    """
+    runs = sizes.runs
     x0 = db.settled_xacts()
     url = db.new_schema(f"w{workers}")
     with tempfile.TemporaryDirectory(prefix="pg-bench-") as tmp, asyncio.Runner() as runner:
@@ -440,27 +481,23 @@ def worker_round(db: BenchDatabase, workers: int, runs: int, concurrency: int) -
             pids = [p.pid for p in procs]
             cpu0, pg0 = cpu_of(pids), cpu_of(db.backend_pids())
             enqueue_s = runner.run(enqueue(client, runs))
-            wait_for(
-                lambda: (
-                    observer.one("SELECT count(*) FROM runs WHERE finished_at IS NOT NULL")[0]
-                    == runs
-                ),
-                f"{runs} runs to finish",
-                600,
-                procs,
-            )
+            wait_for(finished(observer, runs), f"{runs} runs to finish", 600, procs)
             cpu1, pg1 = cpu_of(pids), cpu_of(list(pg0))
             rows = observer.all(
                 "SELECT created_at, started_at, finished_at, status, result FROM runs"
             )
-            (ledger,) = observer.one("SELECT count(DISTINCT xmin::text) FROM events")
+            since = runner.run(enqueue_one_by_one(client, sizes.probe))
+            total = runs + sizes.probe
+            wait_for(finished(observer, total), f"{total} runs to finish", 600, procs)
+            probe = observer.all(
+                "SELECT created_at, started_at, status FROM runs WHERE created_at >= %s", since
+            )
         finally:
-            activations = stop_workers(procs, logs)
+            worker_stats = stop_workers(procs, logs)
             runner.run(client.close_async())
             observer.close()
     pg_xacts = db.settled_xacts() - x0 - observer.xacts - 1  # 1: new_schema's connection
-    created, started, finished = ([r[i] for r in rows] for i in range(3))
-    latencies = [1000 * (s - c) for s, c in zip(started, created, strict=True)]
+    created, started, ended = ([r[i] for r in rows] for i in range(3))
     expected = sum(range(runs)) + runs * STEPS_PER_RUN
     return Round(
         workers=workers,
@@ -468,19 +505,18 @@ def worker_round(db: BenchDatabase, workers: int, runs: int, concurrency: int) -
         runs=runs,
         steps=runs * STEPS_PER_RUN,
         enqueue_s=enqueue_s,
-        window_s=max(finished) - min(created),
-        exec_s=max(finished) - min(started),
-        latency_ms={
-            name: quantile(latencies, q)
-            for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0))
-        },  # fmt: skip
+        window_s=max(ended) - min(created),
+        exec_s=max(ended) - min(started),
+        latency_ms=latency_ms(rows),
+        probe_runs=len(probe),
+        probe_latency_ms=latency_ms(probe),
         worker_cpu_s=cpu_delta(cpu0, cpu1),
         backend_cpu_s=cpu_delta(pg0, pg1),
-        ledger_xacts=int(ledger),
         pg_xacts=pg_xacts,
-        activations=activations,
+        worker_stats=worker_stats,
         results_ok=all(r[3] == "completed" for r in rows)
-        and sum(int(json.loads(r[4])) for r in rows) == expected,
+        and sum(int(json.loads(r[4])) for r in rows) == expected
+        and all(r[2] == "completed" for r in probe),
     )
 
 
@@ -490,7 +526,7 @@ def worker_rounds(db: BenchDatabase, sizes: Sizes, console: Console) -> dict[int
     for i in range(sizes.rounds):
         for w in sizes.workers:
             concurrency = math.ceil(sizes.runs / w)
-            r = worker_round(db, w, sizes.runs, concurrency)
+            r = worker_round(db, w, sizes, concurrency)
             out[w].append(r)
             console.print(
                 f"    round {i + 1}, {w} worker(s) x concurrency {concurrency}: "
@@ -538,7 +574,7 @@ class Report:
                     f"raw commits/s, {n} client(s) (before / after)",
                     "-",
                     f"{before:,.0f} / {after:,.0f}",
-                )  # fmt: skip
+                )
             )
         self._sequential(r1)
         for w, rounds in self.rounds.items():
@@ -567,7 +603,7 @@ class Report:
         )
         add(
             Row(
-                "sequential: ledger-writing transactions/step",
+                "sequential: ledger xmins/step (upper bound)",
                 "-",
                 f"{s.per_step(s.ledger_xacts):.2f}",
             )
@@ -599,13 +635,18 @@ class Report:
                     f"{statistics.median(r.steps_per_s for r in rounds) / one:.2f}x"))  # fmt: skip
         for q in ("p50", "p99"):
             v, sp = median_range([r.latency_ms[q] for r in rounds], ",.1f")
-            add(Row(f"{name}: enqueue -> start latency {q}, ms", "-", v, sp))
+            add(Row(f"{name}: burst enqueue -> start latency {q}, ms", "-", v, sp))
         v, sp = median_range([1000 * r.worker_cpu_s / r.steps for r in rounds], ".3f")
         add(Row(f"{name}: worker CPU ms/step (all workers)", "-", v, sp))
         v, sp = median_range([1000 * r.backend_cpu_s / r.steps for r in rounds], ".3f")
         add(Row(f"{name}: PostgreSQL backend CPU ms/step", "-", v, sp))
-        v, sp = median_range([r.ledger_xacts / r.steps for r in rounds], ".3f")
-        add(Row(f"{name}: ledger-writing transactions/step", "-", v, sp))
+        for q in ("p50", "p99"):
+            v, sp = median_range([r.probe_latency_ms[q] for r in rounds], ",.1f")
+            add(Row(f"{name}: lone start -> start latency {q}, ms", "-", v, sp))
+        v, sp = median_range([r.store_commits / r.all_steps for r in rounds], ".3f")
+        add(Row(f"{name}: store commits/step (workers' whole life)", "-", v, sp))
+        v, sp = median_range([r.pg_xacts / r.all_steps for r in rounds], ".3f")
+        add(Row(f"{name}: PostgreSQL transactions/step (whole round)", "-", v, sp))
 
 
 def print_table(console: Console, rows: list[Row]) -> None:
@@ -626,10 +667,13 @@ class Sizes:
     runs: int
     workers: tuple[int, ...]
     rounds: int
+    probe: int  # runs enqueued one by one after each burst, for the latency of a lone start
 
 
-FULL = Sizes(raw_seconds=3.0, sequential_runs=200, runs=200, workers=(1, 2, 4), rounds=3)
-QUICK = Sizes(raw_seconds=0.3, sequential_runs=5, runs=20, workers=(1, 4), rounds=1)
+FULL = Sizes(raw_seconds=3.0, sequential_runs=200, runs=200, workers=(1, 2, 4), rounds=3,
+             probe=40)  # fmt: skip
+QUICK = Sizes(raw_seconds=0.3, sequential_runs=5, runs=20, workers=(1, 4), rounds=1,
+              probe=3)  # fmt: skip
 
 
 def machine(db: BenchDatabase) -> dict[str, Any]:
@@ -648,6 +692,7 @@ def machine(db: BenchDatabase) -> dict[str, Any]:
         "spokehub": sh.__version__,
         "code": code_version(),
         "postgres": db.settings(),
+        "database": db.name,
         "load_before": load_average(),
     }
 
@@ -697,7 +742,7 @@ def run_all(db: BenchDatabase, sizes: Sizes, console: Console) -> dict[str, Any]
         "raw": {
             w: {str(n): asdict(r) for n, r in raw.items()}
             for w, raw in (("before", raw0), ("after", raw1))
-        },  # fmt: skip
+        },
         "sequential": {
             **asdict(seq),
             "cpu_ms_per_step": seq.cpu_ms_per_step,
