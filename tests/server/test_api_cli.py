@@ -101,3 +101,9 @@ def test_serve_refuses_bad_options_in_one_line(tmp_path: Path) -> None:
     no_app = spokehub(db, "serve", "--worker")
     assert no_app.returncode == 2
     assert "--app" in no_app.stderr
+    bad_slo = tmp_path / "slo.toml"
+    bad_slo.write_text("[slo.x]\np95_seconds = 'fast'\n")
+    no_slo = spokehub(db, "serve", "--slo", str(bad_slo))
+    assert no_slo.returncode == 2
+    assert no_slo.stderr.startswith("error:")
+    assert len(no_slo.stderr.strip().splitlines()) == 1

@@ -11,6 +11,7 @@ import typer
 
 from spokehub.cli.support import EXIT_USAGE, cli_errors, console, fail, state
 from spokehub.ops.hooks import load_hooks
+from spokehub.ops.slo import load_targets
 from spokehub.runtime.definitions import REGISTRY
 from spokehub.runtime.loader import import_app
 
@@ -35,6 +36,10 @@ def serve_command(
     ] = None,
     hooks_file: Annotated[
         Path | None, typer.Option("--hooks", help="TOML file of webhook triggers.")
+    ] = None,
+    slo_file: Annotated[
+        Path | None,
+        typer.Option("--slo", help="TOML file of SLO targets per workflow (the SLO page)."),
     ] = None,
     worker: Annotated[
         bool,
@@ -67,6 +72,8 @@ def serve_command(
             import_app(ref)
         if hooks_file is not None:
             load_hooks(hooks_file)
+        if slo_file is not None:
+            load_targets(slo_file)
         settings = state(ctx).settings()
     if worker and not REGISTRY.workflows:
         fail("--worker needs workflows to execute; import them with --app MODULE_OR_FILE", 2)
@@ -92,6 +99,10 @@ def serve_command(
             "SPOKEHUB_SERVER_LOG_LEVEL": log_level,
         }
     )
+    if slo_file is not None:
+        os.environ["SPOKEHUB_SLO_FILE"] = str(slo_file)
+    if settings.unsafe_durability:
+        os.environ["SPOKEHUB_UNSAFE_DURABILITY"] = "1"
     out.print(
         f"spokehub serving http://{host}:{port}/api/v1 ({len(REGISTRY.workflows)} workflow(s); "
         f"worker {'on' if worker else 'off'}); Ctrl-C stops it"
