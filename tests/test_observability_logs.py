@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
-from spokehub import Client, RetryPolicy, Settings, step, workflow
+from spokehub import Client, RetryPolicy, Settings, step, wait_for_signal, workflow
 from spokehub.observability import Observability, configure_logging
+from spokehub.observability import runs as runs_module
 from spokehub.observability.logs import redact
 from spokehub.testing import FakeClock, run_until_idle
 
@@ -143,3 +144,34 @@ def test_a_bad_format_does_not_break_the_caller() -> None:
     finally:
         logging.raiseExceptions = raised
     assert out.getvalue() == ""
+
+
+@workflow
+async def obs_lg_resumed(order: str) -> str:
+    got = await wait_for_signal("go")
+    app_log.info("resumed with %s", got)
+    return f"{order}:{got}"
+
+
+@pytest.mark.usefixtures("restore_root")
+def test_a_resumed_activation_logs_its_trace_without_a_store_read(tmp_path: Path) -> None:
+    """A worker that did not start the run (a fresh process: empty caches) learns the trace
+    from the ledger it claimed, so workflow code logs it before any step runs."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    with Client(settings=Settings(database_url=url), clock=FakeClock()) as starter:
+        Observability(tracer_provider=TracerProvider()).instrument(starter)
+        handle = starter.start(obs_lg_resumed, "o-9")
+        run_until_idle(starter)
+        starter.send_signal(handle.id, "go", "yes")
+        trace = starter.events(handle.id)[0].data["trace"]["traceparent"].split("-")[1]
+    runs_module._TRACE_IDS.clear()  # what a new process knows
+    out = io.StringIO()
+    configure_logging(fmt="json", level="INFO", stream=out)  # type: ignore[arg-type]
+    with Client(settings=Settings(database_url=url), clock=FakeClock()) as resumer:
+        obs = Observability(tracer_provider=TracerProvider())
+        obs.instrument(resumer)
+        obs.runs.store = None  # a store read would fail loudly: the ledger must suffice
+        run_until_idle(resumer)
+        assert resumer.get_run(handle.id).result == "o-9:yes"
+    (line,) = [json.loads(x) for x in out.getvalue().splitlines() if "resumed with" in x]
+    assert (line["run_id"], line["trace_id"]) == (handle.id, trace)

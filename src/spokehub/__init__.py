@@ -45,6 +45,7 @@ from spokehub.errors import (
 from spokehub.runtime.context import StepContext, WorkflowContext, step_context, workflow_context
 from spokehub.runtime.definitions import Queue, StepDefinition, Workflow, step, workflow
 from spokehub.runtime.interceptors import (
+    ActivateRunInput,
     EventsCommittedInput,
     ExecuteStepInput,
     Interceptor,
@@ -89,6 +90,7 @@ def __getattr__(name: str) -> typing.Any:
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActivateRunInput",
     "ApprovalRejected",
     "Cancelled",
     "ChildRunFailed",

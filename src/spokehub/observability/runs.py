@@ -13,13 +13,13 @@ import asyncio
 import hashlib
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
 from spokehub.engine.events import Event, EventKind
 from spokehub.errors import SpokehubError
-from spokehub.runtime.interceptors import EventsCommittedInput, Interceptor
+from spokehub.runtime.interceptors import ActivateRunInput, EventsCommittedInput, Interceptor
 from spokehub.store.base import Store
 
 log = logging.getLogger("spokehub.observability")
@@ -88,6 +88,19 @@ class RunDirectory(Interceptor):
         self._size = size
         self._known: OrderedDict[str, RunInfo] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
+
+    async def activate_run(
+        self, input: ActivateRunInput, call_next: Callable[[ActivateRunInput], Awaitable[None]]
+    ) -> None:
+        # The claimed ledger starts with run_started: learn the run's trace from it, so this
+        # activation's spans and log lines carry it without reading the store.
+        first = input.events[0] if input.events else None
+        if first is not None and first.kind is EventKind.RUN_STARTED:
+            info = info_from_started(input.run_id, first) or RunInfo(
+                input.run_id, derived_carrier(input.run_id), first.at, recorded=False
+            )
+            self.remember(info)
+        await call_next(input)
 
     def events_committed(self, input: EventsCommittedInput) -> None:
         first = input.events[0] if input.events else None

@@ -38,7 +38,12 @@ from spokehub.errors import (
 from spokehub.runtime.context import StepContext, WorkflowContext
 from spokehub.runtime.definitions import REGISTRY, ChildSpec, StepDefinition, StepSpec, Workflow
 from spokehub.runtime.instance import AsyncInstance, Instance, SyncInstance
-from spokehub.runtime.interceptors import EventsCommittedInput, notify_committed
+from spokehub.runtime.interceptors import (
+    ActivateRunInput,
+    EventsCommittedInput,
+    chain,
+    notify_committed,
+)
 from spokehub.runtime.outcomes import error_dict, run_compensation, value_of
 from spokehub.runtime.primitives import ApprovalSpec, SignalSpec, TimerSpec
 from spokehub.runtime.scope import Call, Scope
@@ -130,6 +135,19 @@ class RunDriver:
 
     # -- the activation ---------------------------------------------------------------------
     async def execute(self) -> None:
+        interceptors = self.worker.client.interceptors
+        if not interceptors:
+            await self._activation(None)
+            return
+        start = ActivateRunInput(
+            run_id=self.run.id,
+            workflow=self.defn.name,
+            worker=self.worker.owner,
+            events=tuple(self.history.events),
+        )
+        await chain(interceptors, "activate_run", self._activation)(start)
+
+    async def _activation(self, _: ActivateRunInput | None) -> None:
         try:
             if self.history.first(EventKind.RUN_FINISHED) is not None:
                 return

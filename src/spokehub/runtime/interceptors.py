@@ -76,6 +76,20 @@ class StartRunInput:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ActivateRunInput:
+    """One activation of a run on a worker: from its claim until it waits, ends or is lost.
+
+    ``events`` is the ledger as it was when the worker claimed the run (the first one is
+    ``run_started``), so a hook needs no store read to know where the run comes from.
+    """
+
+    run_id: str
+    workflow: str
+    worker: str  # the lease owner name
+    events: Sequence[Event]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EventsCommittedInput:
     """Ledger events that were just committed for one run."""
 
@@ -98,6 +112,12 @@ class Interceptor:
     ) -> Any:
         """Wrap a client's start; raise to refuse it (nothing is stored)."""
         return await call_next(input)
+
+    async def activate_run(
+        self, input: ActivateRunInput, call_next: Callable[[ActivateRunInput], Awaitable[None]]
+    ) -> None:
+        """Wrap one activation of a run (context for logs and traces, timing)."""
+        await call_next(input)
 
     def events_committed(self, input: EventsCommittedInput) -> None:
         """Observe committed ledger events. Errors here are logged, never fail the run."""
