@@ -114,8 +114,21 @@ async def start(
     client: Client, wf: Workflow[..., Any], data: dict[str, JSON], *, run_id: str | None = None
 ) -> RunRecord:
     """Start ``wf`` with a JSON object of keyword arguments; idempotent by ``run_id``."""
+    return (await start_run(client, wf, data, run_id=run_id)).run
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    run: RunRecord
+    created: bool  # False: the run id existed already, with the same workflow and input
+
+
+async def start_run(
+    client: Client, wf: Workflow[..., Any], data: dict[str, JSON], *, run_id: str | None = None
+) -> Started:
+    """``start``, also telling whether this call created the run (decided in the database)."""
     handle = await client.start_input_async(wf, data, run_id=run_id)
-    return await client.get_run_async(handle.id)
+    return Started(await client.get_run_async(handle.id), bool(handle.created))
 
 
 async def execute(client: Client, run_id: str) -> RunRecord:

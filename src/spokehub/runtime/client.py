@@ -63,10 +63,20 @@ def _sync(coro: Coroutine[Any, Any, T]) -> T:
 class RunHandle(Generic[R]):
     """A run by id: its status, its result, its ledger, and cancellation."""
 
-    def __init__(self, client: Client, run_id: str, workflow: Workflow[..., Any] | None) -> None:
+    def __init__(
+        self,
+        client: Client,
+        run_id: str,
+        workflow: Workflow[..., Any] | None,
+        *,
+        created: bool | None = None,
+    ) -> None:
         self.client = client
         self.id = run_id
         self._workflow = workflow
+        # Set by a start: True when this call created the run, False when the run id existed
+        # (same workflow and input); None for a handle made from an id.
+        self.created = created
 
     def __repr__(self) -> str:
         return f"<RunHandle {self.id}>"
@@ -197,7 +207,7 @@ class Client:
         _check_workflow(wf)
         data = wf.codec.bind(args, kwargs)
         result = await self._start(wf, data, claim_by=None)
-        return RunHandle(self, result.run.id, wf)
+        return RunHandle(self, result.run.id, wf, created=result.created)
 
     async def start_input_async(
         self, wf: Workflow[..., Any], data: dict[str, JSON], *, run_id: str | None = None
@@ -206,7 +216,7 @@ class Client:
         _check_workflow(wf)
         data = wf.codec.validate_input(data)
         result = await self._start(wf, data, claim_by=None, run_id=run_id)
-        return RunHandle(self, result.run.id, wf)
+        return RunHandle(self, result.run.id, wf, created=result.created)
 
     async def _start(
         self,

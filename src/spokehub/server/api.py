@@ -13,10 +13,11 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from spokehub import ops
-from spokehub.errors import RunNotFound, WorkflowNotFound
+from spokehub.errors import WorkflowNotFound
 from spokehub.observability import request_span
 from spokehub.ops import fleet, tokens
 from spokehub.ops import hooks as ops_hooks
+from spokehub.ops.runs import start_run as ops_start_run
 from spokehub.ops.tokens import Permission
 from spokehub.runtime.definitions import REGISTRY
 from spokehub.server.auth import Principal, require
@@ -72,19 +73,10 @@ async def start_run(body: StartRequest, request: Request, state: StateDep, _: Op
             f"no workflow named {body.workflow!r} in this server (registered: {known}); "
             "start the server with --app MODULE_OR_FILE"
         )
-    existed = body.run_id is not None and await _exists(state, body.run_id)
     with request_span("POST /api/v1/runs", request.headers):
-        run = await ops.start(state.client, wf, body.input, run_id=body.run_id)
-    code = status.HTTP_200_OK if existed else status.HTTP_201_CREATED
-    return JSONResponse(RunOut(**run.to_dict()).model_dump(mode="json"), status_code=code)
-
-
-async def _exists(state: StateDep, run_id: str) -> bool:
-    try:
-        await state.client.get_run_async(run_id)
-    except RunNotFound:
-        return False
-    return True
+        started = await ops_start_run(state.client, wf, body.input, run_id=body.run_id)
+    code = status.HTTP_201_CREATED if started.created else status.HTTP_200_OK
+    return JSONResponse(RunOut(**started.run.to_dict()).model_dump(mode="json"), status_code=code)
 
 
 @router.get("/runs", response_model=list[RunOut], tags=["runs"])
