@@ -313,7 +313,9 @@ class Client:
             return current.status.finished or (until_waiting and external)
 
         async def check() -> bool:
-            state["run"] = current = await self.get_run_async(run_id)
+            # The end committed by this worker's own driver needs no read back.
+            current = worker.watched_final or await self.get_run_async(run_id)
+            state["run"] = current
             return should_stop(current)
 
         await worker.run(until_async=check, watch=run_id)

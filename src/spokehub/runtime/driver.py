@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections import deque
 from dataclasses import dataclass, field
@@ -125,6 +126,21 @@ class RunDriver:
             direct=len(self.worker.active) <= 1 and not self.steps,
         )
         self.cancel_requested = result.cancel_requested
+        if finish is not None:
+            self.worker.finished(
+                dataclasses.replace(
+                    self.run,
+                    status=finish.status,
+                    result=finish.result,
+                    error=finish.error,
+                    finished_at=now,
+                    updated_at=now,
+                    lease_owner=None,
+                    lease_expires=None,
+                    wake_at=None,
+                    waiting_on=None,
+                )
+            )
         if p.events and self.worker.client.interceptors:
             notify_committed(
                 self.worker.client.interceptors,

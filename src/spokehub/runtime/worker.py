@@ -23,7 +23,7 @@ from spokehub.errors import StoreError
 from spokehub.runtime.clock import DatabaseClock
 from spokehub.runtime.definitions import DEFAULT_QUEUE, REGISTRY
 from spokehub.runtime.driver import RunDriver
-from spokehub.store.base import Claimed, QueueLimits, WorkerInfo
+from spokehub.store.base import Claimed, QueueLimits, RunRecord, WorkerInfo
 
 if TYPE_CHECKING:
     from spokehub.runtime.client import Client
@@ -101,6 +101,12 @@ class Worker:
         self.completed_activations = 0
         self._watch: str | None = None
         self._watched_done = False
+        self.watched_final: RunRecord | None = None  # the watched run, as it finished here
+
+    def finished(self, run: RunRecord) -> None:
+        """A driver committed the end of ``run`` (kept only for the watched run)."""
+        if run.id == self._watch:
+            self.watched_final = run
 
     def notify(self) -> None:
         """Something changed (a run started, a signal arrived): look for work now."""
@@ -138,15 +144,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._watch = watch
         self.client._workers.add(self)
-        loop = asyncio.get_running_loop()
-        wanted = set(self.queues)
-
-        def on_work(queue: str) -> None:  # on the store's listener thread
-            if queue == "*" or queue in wanted:
-                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                    loop.call_soon_threadsafe(self.notify)
-
-        unsubscribe = self.client.store.subscribe(on_work)
+        unsubscribe = self._subscribe()
         self.started_at = self.client.clock.now()
         await self._report("running")
         heartbeat = asyncio.create_task(self._heartbeat())
@@ -155,26 +153,7 @@ class Worker:
                 await self._dead_owner_sweep()
             if until_async is not None and not self.active and await until_async():
                 return
-            while not self._stopping:
-                self._wake.clear()
-                try:
-                    if await self._claim():
-                        continue
-                except StoreError as exc:  # e.g. the database restarts: keep trying
-                    log.warning("claim failed: %s", exc)
-                if until_idle and not self.active:
-                    return
-                wake = asyncio.ensure_future(self._wake.wait())
-                waits: set[asyncio.Future[Any]] = {wake, *(t for _, t in self.active.values())}
-                _, pending = await asyncio.wait(
-                    waits, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED
-                )
-                wake.cancel()
-                polled = wake in pending and len(pending) == len(waits)
-                if until_async is not None and (self._watched_done or polled):
-                    self._watched_done = False
-                    if await until_async():
-                        return
+            await self._loop(until_idle, until_async)
         finally:
             unsubscribe()
             try:
@@ -184,6 +163,48 @@ class Worker:
                 heartbeat.cancel()
                 self.client._workers.discard(self)
                 await self._shutdown()
+
+    def _subscribe(self) -> Callable[[], None]:
+        """Wake up when the store says one of our queues has work (another process's)."""
+        loop = asyncio.get_running_loop()
+        wanted = set(self.queues)
+
+        def on_work(queue: str) -> None:  # on the store's listener thread
+            if queue == "*" or queue in wanted:
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                    loop.call_soon_threadsafe(self.notify)
+
+        return self.client.store.subscribe(on_work)
+
+    async def _loop(
+        self, until_idle: bool, until_async: Callable[[], Awaitable[bool]] | None
+    ) -> None:
+        assert self._wake is not None
+        # An embedded run's own worker has adopted it already: nothing else of its tree
+        # is ready before the run commits children (which wakes this loop).
+        adopted = self.root_id is not None and bool(self.active)
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                if adopted:
+                    adopted = False
+                elif await self._claim():
+                    continue
+            except StoreError as exc:  # e.g. the database restarts: keep trying
+                log.warning("claim failed: %s", exc)
+            if until_idle and not self.active:
+                return
+            wake = asyncio.ensure_future(self._wake.wait())
+            waits: set[asyncio.Future[Any]] = {wake, *(t for _, t in self.active.values())}
+            _, pending = await asyncio.wait(
+                waits, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED
+            )
+            wake.cancel()
+            polled = wake in pending and len(pending) == len(waits)
+            if until_async is not None and (self._watched_done or polled):
+                self._watched_done = False
+                if await until_async():
+                    return
 
     async def _drain(self) -> None:
         """Let activations reach their next step and give their runs back (heartbeat on)."""

@@ -67,8 +67,11 @@ _STOP = object()
 
 
 class Executor(Generic[C]):
-    def __init__(self, connect: Callable[[], C], dialect: Dialect[C], name: str) -> None:
+    def __init__(
+        self, connect: Callable[[], C], dialect: Dialect[C], name: str, max_batch: int = MAX_BATCH
+    ) -> None:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._max_batch = max_batch
         self._dialect = dialect
         self.stats = StoreStats()
         ready: concurrent.futures.Future[None] = concurrent.futures.Future()
@@ -141,7 +144,7 @@ class Executor(Generic[C]):
         if first is _STOP:
             return [], True
         batch = [first]
-        while len(batch) < MAX_BATCH and first.mode != "alone":
+        while len(batch) < self._max_batch and first.mode != "alone":
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:

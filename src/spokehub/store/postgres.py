@@ -161,8 +161,11 @@ class PostgresStore(RelationalStore):
         self._settings = settings
         self._listener: _Listener | None = None
         self._listener_lock = threading.Lock()
+        # Each operation of a batch runs in a savepoint, a subtransaction; past 64 in one
+        # transaction PostgreSQL's per-backend subtransaction cache overflows and every
+        # other session's snapshots get slower. So batches stay at 64.
         self._x: Executor[PgConnection] = Executor(
-            self._open, _PgDialect(), name="spokehub-postgres"
+            self._open, _PgDialect(), name="spokehub-postgres", max_batch=64
         )
         self.stats = self._x.stats
 
