@@ -54,6 +54,15 @@ def _fails(ctx: sh.StepContext) -> bool:
     return int.from_bytes(digest[:4], "big") / 2**32 < FAIL_RATE
 
 
+async def _sleep(token: str, seconds: float) -> None:
+    """Sleep; an execution its worker cancels (lease lost, store error) says so."""
+    try:
+        await asyncio.sleep(seconds)
+    except asyncio.CancelledError:
+        ledger.attempt_ended(token=token, outcome="cancelled")
+        raise
+
+
 def _finish(ctx: sh.StepContext, token: str, value: int) -> dict[str, Any]:
     ledger.apply_effect(key=ctx.idempotency_key, token=token)
     ledger.attempt_ended(token=token, outcome="ok")
@@ -67,7 +76,7 @@ _RETRY = sh.RetryPolicy(max_attempts=5, initial_delay=0.05, max_delay=0.2)
 @sh.step(retry=_RETRY)
 async def effect(n: int, k: int) -> dict[str, Any]:
     ctx, token = _begin("effect")
-    await asyncio.sleep(random.uniform(0.05, 0.3))  # long enough for kills to land inside
+    await _sleep(token, random.uniform(0.05, 0.3))  # long enough for kills to land inside
     if _fails(ctx):
         ledger.attempt_ended(token=token, outcome="fail")
         raise TransientError(f"step {ctx.idempotency_key} attempt {ctx.attempt} fails")
@@ -106,14 +115,14 @@ def expected_chaos_flow(n: int) -> list[int]:
 @sh.step(retry=sh.RetryPolicy(max_attempts=10, initial_delay=0.05))
 async def slow_effect(seconds: float) -> dict[str, Any]:
     ctx, token = _begin("slow_effect")
-    await asyncio.sleep(seconds)
+    await _sleep(token, seconds)
     return _finish(ctx, token, 1)
 
 
 @sh.step
 async def quick_effect(k: int) -> dict[str, Any]:
     ctx, token = _begin("quick_effect")
-    await asyncio.sleep(0.05)
+    await _sleep(token, 0.05)
     return _finish(ctx, token, k)
 
 

@@ -10,6 +10,7 @@ clock), and checks spokehub's ledger against the external ledger the steps write
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import signal
 import sys
@@ -362,3 +363,54 @@ def test_a_worker_with_a_skewed_clock_fires_nothing_early(
     early = asyncio.run(_sleep_across_workers(scene.url, scene.ledger_path, "raw-clock", behind))
     assert early < 3.0 - 1.0, f"the skewed clock did not fire early ({early:.3f}s)"
     print(f"3 s sleep: {slept:.3f}s with DatabaseClock, {early:.3f}s with the raw skewed clock")
+
+
+# -- 6. the server kills the store's connection in the middle of a group commit ----------------
+def test_a_connection_killed_during_a_group_commit_fails_that_batch_not_the_store(
+    pg_url: str,
+) -> None:
+    """What a server restart does to a worker that is committing several runs at once.
+
+    The store's one database thread commits queued operations together, each in a
+    savepoint. Here the server terminates the connection while the second batch runs: its
+    operations must fail (``StoreError``), and the next operation must reconnect. A store
+    whose database thread died instead would leave every later call waiting forever: a
+    worker that is alive but heartbeats and commits nothing.
+    """
+    from spokehub import StoreError
+    from spokehub.store.base import Tx
+
+    def hold(tx: Tx) -> str:  # keeps the thread busy while the next batch queues up
+        tx.execute("SELECT pg_sleep(0.3)")
+        return "held"
+
+    def killed(tx: Tx) -> str:
+        tx.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        return "not reached"
+
+    def fine(tx: Tx) -> int:
+        return int(tx.execute("SELECT 1").fetchone()[0])
+
+    async def scenario() -> list[object]:
+        client = Client(settings=Settings(database_url=pg_url))
+        await client.ensure_schema()
+        store = client.store
+        try:
+            first = asyncio.ensure_future(store.transact(hold))
+            await asyncio.sleep(0.1)
+            batch = asyncio.gather(
+                store.transact(killed), store.transact(fine), return_exceptions=True
+            )
+            outcomes: list[object] = list(await asyncio.wait_for(batch, 10))
+            outcomes.append(await first)
+            for _ in range(2):  # the first may still meet the broken connection
+                with contextlib.suppress(StoreError):
+                    outcomes.append(await asyncio.wait_for(store.transact(fine), 10))
+                    break
+            return outcomes
+        finally:
+            await client.close_async()
+
+    outcomes = asyncio.run(scenario())
+    assert isinstance(outcomes[0], StoreError), outcomes
+    assert outcomes[2:] == ["held", 1], outcomes
