@@ -3,8 +3,9 @@
 Each test starts ``pg_chaos_worker.py`` processes (or the ``spokehub worker`` command) on a
 fresh schema, does something bad to one of them (SIGSTOP past its lease, SIGTERM mid-step,
 a step that kills its own process, its LISTEN connection terminated by the server, a skewed
-clock), and checks spokehub's ledger against the external ledger the steps write
-(``pg_chaos_ledger``). They fail, never skip, under ``SPOKEHUB_REQUIRE_POSTGRES=1``.
+clock, its store connection terminated in the middle of a group commit), and checks
+spokehub's ledger against the external ledger the steps write (``pg_chaos_ledger``). They
+fail, never skip, under ``SPOKEHUB_REQUIRE_POSTGRES=1``.
 """
 
 from __future__ import annotations
