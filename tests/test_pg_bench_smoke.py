@@ -63,7 +63,9 @@ def test_sequential_runs_commit_every_step(quick_run: tuple[str, dict[str, Any]]
     assert seq["steps"] == seq["runs"] * 10 > 0
     # One run at a time cannot share commits: every step's result is committed on its own.
     assert seq["store_commits"] >= seq["steps"]
-    assert seq["pg_xacts"] >= seq["store_commits"]  # PostgreSQL saw at least those commits
+    # PostgreSQL's own count agrees, give or take the per-process overhead the benchmark
+    # subtracts (a warm-up process's transactions, which differ by a read or two).
+    assert abs(seq["pg_xacts"] - seq["store_commits"]) <= seq["runs"]
     assert seq["cpu_s"] > 0
     assert seq["wall_s"] > 0
 

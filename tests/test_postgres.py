@@ -164,3 +164,62 @@ def test_database_clock_corrects_a_skewed_worker(pg_url: str) -> None:
         assert clock.synced
         assert abs(clock.now() - time.time()) < 1.0  # an hour of skew, corrected
         assert clock.offset == pytest.approx(3600.0, abs=1.0)
+
+
+# -- a lost connection -----------------------------------------------------------------------
+BACKEND: dict[str, int] = {}
+CUT: list[int] = []
+
+
+@step
+async def pg_cut_connection(n: int) -> int:
+    """On its first execution, the server drops the worker's store connection meanwhile."""
+    if not CUT:
+        import psycopg
+
+        from tests.pg import BASE_URL
+
+        with psycopg.connect(BASE_URL, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (BACKEND["pid"],))
+    CUT.append(n)
+    return n + 1
+
+
+@workflow
+async def pg_survives_a_cut(n: int) -> int:
+    return await pg_cut_connection(n) * 10
+
+
+def test_a_lost_commit_hands_the_run_back_at_once(pg_url: str) -> None:
+    """The commit of a step's result meets a dropped connection: the run is released (not left
+    to its lease, not counted as a recovery) and resumes from its ledger."""
+    # One run at a time and slow polls: the commit is the worker's next database operation.
+    settings = Settings(database_url=pg_url, lease_seconds=60, poll_interval=5.0)
+
+    async def main() -> tuple[Any, float]:
+        async with asyncio.timeout(30):
+            client = Client(settings=settings)  # the worker's: its connection is dropped
+            watcher = Client(settings=settings)
+            try:
+                await client.ensure_schema()
+                BACKEND["pid"] = await client.store.transact(
+                    lambda tx: int(tx.execute("SELECT pg_backend_pid()").fetchone()[0])
+                )
+                handle = await watcher.start_async(pg_survives_a_cut, 4)
+                began = time.monotonic()
+                worker = Worker(client, concurrency=1)
+                task = asyncio.create_task(worker.run())
+                result = await handle.result_async(timeout=20)
+                took = time.monotonic() - began
+                worker.stop()
+                await task
+                return (result, await watcher.get_run_async(handle.id)), took
+            finally:
+                await client.close_async()
+                await watcher.close_async()
+
+    (result, run), took = asyncio.run(main())
+    assert result == 50
+    assert run.recoveries == 0  # released, not recovered
+    assert len(CUT) == 2  # the lost result ran again: at least once, as documented
+    assert took < 15, f"the run waited {took:.1f}s, as if for its 60 s lease"

@@ -14,6 +14,7 @@ Each error has a stable ``code`` for the CLI, the HTTP API and logs. Messages sa
     ├── InvalidRunState           invalid_state      the run cannot do that now (e.g. approve a
     │                                                run that waits for no approval)
     ├── StoreError                store              the database failed
+    │   ├── StoreUnavailable      store_unavailable  unreachable or locked: try again later
     │   ├── SchemaError           schema             the schema is newer than this code, or broken
     │   └── LeaseLost             lease_lost         another worker owns the run now (fencing)
     ├── RunFailed                 run_failed         ``handle.result()`` of a failed run
@@ -82,6 +83,15 @@ class InvalidRunState(SpokehubError):
 
 class StoreError(SpokehubError):
     code = "store"
+
+
+class StoreUnavailable(StoreError):
+    """The database could not be reached or stayed locked: worth trying again later.
+
+    Whether the operation that met it committed is unknown.
+    """
+
+    code = "store_unavailable"
 
 
 class SchemaError(StoreError):

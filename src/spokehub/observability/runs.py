@@ -93,13 +93,13 @@ class RunDirectory(Interceptor):
         self, input: ActivateRunInput, call_next: Callable[[ActivateRunInput], Awaitable[None]]
     ) -> None:
         # The claimed ledger starts with run_started: learn the run's trace from it, so this
-        # activation's spans and log lines carry it without reading the store.
+        # activation's spans and log lines carry it without reading the store. A run with no
+        # recorded trace (a child joins its parent's) is left to ``resolve``.
         first = input.events[0] if input.events else None
         if first is not None and first.kind is EventKind.RUN_STARTED:
-            info = info_from_started(input.run_id, first) or RunInfo(
-                input.run_id, derived_carrier(input.run_id), first.at, recorded=False
-            )
-            self.remember(info)
+            info = info_from_started(input.run_id, first)
+            if info is not None:
+                self.remember(info)
         await call_next(input)
 
     def events_committed(self, input: EventsCommittedInput) -> None:

@@ -34,6 +34,7 @@ from spokehub.errors import (
     RunNotFound,
     SerializationError,
     SpokehubError,
+    StoreUnavailable,
     error_info,
 )
 from spokehub.runtime.context import StepContext, WorkflowContext
@@ -174,11 +175,39 @@ class RunDriver:
             await self._drive()
         except LeaseLost as exc:
             log.warning("run %s: %s; leaving it to its new owner", self.run.id, exc)
+        except StoreUnavailable as exc:
+            log.warning(
+                "run %s: %s; handing the run back once the database answers", self.run.id, exc
+            )
+            await self._give_back()
         finally:
             for task in self.steps:
                 task.cancel()
             if self.instance is not None:
                 self.instance.close()
+
+    async def _give_back(self) -> None:
+        """After a lost commit, release the run (due now, no recovery counted) for any worker
+        to resume from its ledger; whatever the lost commit did or did not write is in it.
+
+        Tried until the lease would have run out; past that, other workers recover the run.
+        """
+        for task in self.steps:
+            task.cancel()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.worker.lease_seconds
+        delay = 0.1
+        while True:
+            try:
+                await self.store.release(
+                    self.worker.owner, {self.run.id: self.epoch}, self.clock.now()
+                )
+                return
+            except StoreUnavailable:
+                if loop.time() + delay > deadline:
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     def _describe(self) -> str:
         return (

@@ -159,7 +159,11 @@ class Executor(Generic[C]):
 
     def _run_batch(self, conn: C, batch: list[_Op[C]]) -> None:
         with self._lock:
-            outcomes = self._execute(conn, batch)
+            try:
+                outcomes = self._execute(conn, batch)
+            except Exception as exc:  # the thread must outlive any failure of a batch
+                error = self._dialect.translate(exc)
+                outcomes = [(op, False, error) for op in batch]
         self._settle(outcomes)
 
     def _execute(self, conn: C, batch: list[_Op[C]]) -> list[Outcome]:
@@ -184,7 +188,13 @@ class Executor(Generic[C]):
                     d.rollback(conn)
                 return outcomes
         else:
-            outcomes = [self._in_savepoint(conn, op) for op in batch]
+            try:
+                outcomes = [self._in_savepoint(conn, op) for op in batch]
+            except Exception as exc:  # the transaction itself broke (e.g. connection lost)
+                error = d.translate(exc)
+                with contextlib.suppress(Exception):
+                    d.rollback(conn)
+                return [(op, False, error) for op in batch]
         try:
             d.commit(conn)
         except Exception as exc:
@@ -210,13 +220,21 @@ class Executor(Generic[C]):
                 loop.call_soon_threadsafe(_resolve, items)
 
     def _in_savepoint(self, conn: C, op: _Op[C]) -> Outcome:
+        """Run one operation of a batch in its own savepoint.
+
+        Its own failure rolls back only its savepoint; a failure of the savepoint statements
+        themselves means the transaction is gone, and is raised for the whole batch.
+        """
         d = self._dialect
         d.savepoint(conn)
         try:
             value = op.fn(conn, *op.args)
         except Exception as exc:
-            d.rollback_to(conn)
-            d.release(conn)
+            try:
+                d.rollback_to(conn)
+                d.release(conn)
+            except Exception:
+                raise exc from None
             return op, False, d.translate(exc)
         d.release(conn)
         return op, True, value

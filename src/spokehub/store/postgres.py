@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from spokehub.config import Settings
-from spokehub.errors import ConfigurationError, StoreError
+from spokehub.errors import ConfigurationError, StoreError, StoreUnavailable
 from spokehub.store.executor import Executor
 from spokehub.store.relational import RelationalStore
 
@@ -71,19 +71,33 @@ class PgConnection:
         self._connect = connect
         self.raw: psycopg.Connection[Any] = connect()
         self.written = 0
+        self.in_transaction = False
 
     def _live(self) -> psycopg.Connection[Any]:
         if self.raw.closed or self.raw.broken:
+            if self.in_transaction:
+                # Reconnecting here would run the rest of the transaction's statements one
+                # by one in autocommit on the new connection: fail it instead.
+                raise psycopg.OperationalError("the connection was lost inside a transaction")
             with contextlib.suppress(Exception):
                 self.raw.close()
             self.raw = self._connect()
         return self.raw
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        if sql in ("COMMIT", "ROLLBACK"):
+            self.in_transaction = False
         cur = self._live().execute(_translate(sql), params or None)
+        if sql == "BEGIN":
+            self.in_transaction = True
         if cur.rowcount > 0 and sql.lstrip()[:6].upper() != "SELECT":
             self.written += cur.rowcount
         return cur
+
+    def rollback(self) -> None:
+        self.in_transaction = False
+        if not (self.raw.closed or self.raw.broken):  # else the server dropped it already
+            self.raw.execute("ROLLBACK")
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         with self._live().cursor() as cur:
@@ -102,7 +116,7 @@ class _PgDialect:
         conn.execute("COMMIT")
 
     def rollback(self, conn: PgConnection) -> None:
-        conn.execute("ROLLBACK")
+        conn.rollback()
 
     def savepoint(self, conn: PgConnection) -> None:
         conn.execute("SAVEPOINT op")
@@ -118,7 +132,7 @@ class _PgDialect:
 
     def translate(self, exc: Exception) -> Exception:
         if isinstance(exc, psycopg.OperationalError):
-            return StoreError(
+            return StoreUnavailable(
                 f"PostgreSQL connection failed ({str(exc).strip()}); the operation may or may "
                 "not have committed. spokehub reconnects on the next operation"
             )

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from spokehub.config import Settings
-from spokehub.errors import SchemaError, StoreError
+from spokehub.errors import SchemaError, StoreError, StoreUnavailable
 from spokehub.store.executor import Executor
 from spokehub.store.relational import RelationalStore
 
@@ -38,7 +38,7 @@ class _SqliteDialect:
 
     def translate(self, exc: Exception) -> Exception:
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-            return StoreError(
+            return StoreUnavailable(
                 "the SQLite database stayed locked by another process past busy_timeout_ms; "
                 "raise SPOKEHUB_BUSY_TIMEOUT_MS or use PostgreSQL for many writers"
             )
