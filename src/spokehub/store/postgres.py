@@ -9,8 +9,8 @@ The SQL is the one ``relational.py`` shares with SQLite; what PostgreSQL adds:
   workers ``LISTEN`` on a connection of their own that reconnects by itself, and still poll
   as a fallback;
 * the connection reconnects after a server restart: the operation that met the broken
-  connection fails with ``StoreError`` (its outcome is unknown, as for any lost commit), the
-  next one reconnects;
+  connection fails with ``StoreUnavailable`` (its outcome is unknown, as for any lost commit),
+  the next one reconnects, never in the middle of a transaction;
 * at connect, a server whose ``fsync`` or ``synchronous_commit`` is off is refused unless
   the user asked for it (``Settings.unsafe_durability``): spokehub's guarantees rest on a
   commit being durable.
@@ -188,7 +188,7 @@ class PostgresStore(RelationalStore):
         try:
             raw = psycopg.connect(url, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
-            raise StoreError(
+            raise StoreUnavailable(
                 f"cannot connect to {_describe(url)}: {str(exc).strip()}; check "
                 "SPOKEHUB_DATABASE_URL / --db and that the server is running"
             ) from None
