@@ -1,7 +1,8 @@
 """The Store protocol: the verbs every backend speaks, and the records they exchange.
 
-A backend is one module (``sqlite.py``; ``postgres.py`` next). The contract suite in
-``tests/store_contract.py`` runs against every backend, so a new one only has to pass it.
+The backends (``sqlite.py``, ``postgres.py``) share their SQL (``relational.py`` with
+``claims.py``, ``fleet.py`` and ``rows.py``). The contract suite in ``tests/store_contract.py``
+runs against every backend, so a new one only has to pass it.
 """
 
 from __future__ import annotations

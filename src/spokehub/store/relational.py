@@ -14,7 +14,6 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from spokehub.config import Settings
@@ -25,7 +24,6 @@ from spokehub.errors import (
     RunIdConflict,
     RunNotFound,
     SchemaError,
-    StoreError,
 )
 from spokehub.store import schema
 from spokehub.store.base import (
@@ -43,7 +41,19 @@ from spokehub.store.base import (
     Tx,
     WorkerInfo,
 )
+from spokehub.store.claims import Admission, Candidate, ClaimRequest, Counts
 from spokehub.store.executor import Executor
+from spokehub.store.fleet import list_workers, queue_stats, report_worker
+from spokehub.store.rows import (
+    inbox,
+    next_wake,
+    pending_approvals,
+    prune,
+    renew,
+    run_record,
+    running_owners,
+    status_of,
+)
 from spokehub.types import JSON, RunStatus
 
 _RUN_COLUMNS = (
@@ -102,7 +112,7 @@ class RelationalStore:
     ) -> list[Claimed]:
         if limit <= 0 or not queues or not workflows:
             return []
-        request = _ClaimRequest(
+        request = ClaimRequest(
             owner=owner,
             queues=tuple(queues),
             workflows=tuple(workflows),
@@ -123,14 +133,14 @@ class RelationalStore:
     async def renew(self, owner: str, leases: dict[str, int], until: float) -> set[str]:
         if not leases:
             return set()
-        return await self._x.run("write", _renew, owner, dict(leases), until)
+        return await self._x.run("write", renew, owner, dict(leases), until)
 
     async def release(self, owner: str, leases: dict[str, int], now: float) -> None:
         if leases:
             await self._x.run("write", self._release, owner, dict(leases), now)
 
     async def running_owners(self) -> list[str]:
-        return await self._x.run("read", _running_owners)
+        return await self._x.run("read", running_owners)
 
     async def get_run(self, run_id: str) -> RunRecord:
         return await self._x.run("read", self._get_run, run_id)
@@ -163,10 +173,10 @@ class RelationalStore:
         return await self._x.run("read", self._events_checked, run_id)
 
     async def inbox(self, run_id: str) -> list[InboxItem]:
-        return await self._x.run("read", _inbox, run_id)
+        return await self._x.run("read", inbox, run_id)
 
     async def next_wake(self, *, queues: Sequence[str], workflows: Sequence[str]) -> float | None:
-        return await self._x.run("read", _next_wake, tuple(queues), tuple(workflows))
+        return await self._x.run("read", next_wake, tuple(queues), tuple(workflows))
 
     async def send_signal(self, run_id: str, name: str, payload: JSON, now: float) -> int:
         return await self._x.run("write", self._send, run_id, "signal", name, payload, now)
@@ -181,19 +191,19 @@ class RelationalStore:
 
     async def prune(self, *, finished_before: float) -> PruneStats:
         before = await self._x.run("read", self._size)
-        counts = await self._x.run("write", _prune, finished_before)
+        counts = await self._x.run("write", prune, finished_before)
         await self._x.run("alone", self._compact)
         after = await self._x.run("read", self._size)
         return PruneStats(*counts, bytes_before=before, bytes_after=after)
 
     async def report_worker(self, info: WorkerInfo) -> None:
-        await self._x.run("write", _report_worker, info)
+        await self._x.run("write", report_worker, info)
 
     async def list_workers(self, *, seen_since: float | None = None) -> list[WorkerInfo]:
-        return await self._x.run("read", _list_workers, seen_since)
+        return await self._x.run("read", list_workers, seen_since)
 
     async def queue_stats(self) -> list[QueueStats]:
-        return await self._x.run("read", _queue_stats)
+        return await self._x.run("read", queue_stats)
 
     async def transact(self, fn: Callable[[Tx], T], *, write: bool = True) -> T:
         return await self._x.run("write" if write else "read", fn)
@@ -363,15 +373,15 @@ class RelationalStore:
         epoch = run.lease_epoch if new.claim_by else None
         return StartResult(run, created=True, epoch=epoch, events=tuple(new.events))
 
-    def _claim(self, conn: Conn, r: _ClaimRequest) -> list[Claimed]:
+    def _claim(self, conn: Conn, r: ClaimRequest) -> list[Claimed]:
         for queue in sorted(r.limits):  # in one order everywhere, so claimers never deadlock
             self._lock_queue(conn, queue)
         candidates = self._candidates(conn, r)
         if not candidates:
             return []
-        admit = _Admission(r, self._limit_counts(conn, r) if r.limits else None)
+        admit = Admission(r, self._limit_counts(conn, r) if r.limits else None)
         chosen: list[str] = []
-        dead_letters: list[_Candidate] = []
+        dead_letters: list[Candidate] = []
         for c in candidates:
             if len(chosen) >= r.limit:
                 break
@@ -400,7 +410,7 @@ class RelationalStore:
             if run_id in epochs
         ]
 
-    def _candidates(self, conn: Conn, r: _ClaimRequest) -> list[_Candidate]:
+    def _candidates(self, conn: Conn, r: ClaimRequest) -> list[Candidate]:
         """Ready runs in claim order: highest priority first, then oldest."""
         q = ",".join("?" * len(r.queues))
         w = ",".join("?" * len(r.workflows))
@@ -423,7 +433,7 @@ class RelationalStore:
                 "created_at",
             ),
         )
-        found: list[_Candidate] = []
+        found: list[Candidate] = []
         for cond, extra, order in ready:
             rows = conn.execute(
                 "SELECT id, queue, status, priority, created_at, recoveries, concurrency_key, "
@@ -431,14 +441,14 @@ class RelationalStore:
                 f"{self.lock_rows}",
                 (*extra, *params, fetch),
             ).fetchall()
-            found += [_Candidate(*row) for row in rows]
+            found += [Candidate(*row) for row in rows]
         found.sort(key=lambda c: (-c.priority, c.created_at))
         return found
 
-    def _limit_counts(self, conn: Conn, r: _ClaimRequest) -> _Counts:
+    def _limit_counts(self, conn: Conn, r: ClaimRequest) -> Counts:
         queues = sorted(r.limits)
         marks = ",".join("?" * len(queues))
-        counts = _Counts()
+        counts = Counts()
         for queue, n in conn.execute(
             f"SELECT queue, COUNT(*) FROM runs WHERE status = 'running' AND queue IN ({marks}) "
             "GROUP BY queue",
@@ -465,7 +475,7 @@ class RelationalStore:
                 counts.started[queue] = n
         return counts
 
-    def _dead_letter(self, conn: Conn, c: _Candidate, now: float) -> None:
+    def _dead_letter(self, conn: Conn, c: Candidate, now: float) -> None:
         """Stop recovering a run that keeps taking its workers down."""
         error = {
             "type": "DeadLettered",
@@ -568,7 +578,7 @@ class RelationalStore:
         payload: JSON,
         now: float,
     ) -> int:
-        status = _status(conn, run_id)
+        status = status_of(conn, run_id)
         if status in _FINISHED:
             raise InvalidRunState(
                 f"run {run_id!r} is {status}; a {kind} can only go to a run that has not finished"
@@ -589,10 +599,10 @@ class RelationalStore:
         decision: dict[str, Any],
         now: float,
     ) -> str:
-        status = _status(conn, run_id)
+        status = status_of(conn, run_id)
         if status in _FINISHED:
             raise InvalidRunState(f"run {run_id!r} is {status}; it waits for no approval")
-        pending, expired = _pending_approvals(conn, run_id, now)
+        pending, expired = pending_approvals(conn, run_id, now)
         if name is None and not pending and len(expired) == 1:
             name = next(iter(expired))
         if name is not None and name in expired:
@@ -621,7 +631,7 @@ class RelationalStore:
         return name
 
     def _cancel(self, conn: Conn, run_id: str, now: float) -> RunRecord:
-        status = _status(conn, run_id)
+        status = status_of(conn, run_id)
         if status in _FINISHED:
             raise InvalidRunState(f"run {run_id!r} already {status}; there is nothing to cancel")
         row = conn.execute(
@@ -657,14 +667,14 @@ class RelationalStore:
         row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             raise RunNotFound(run_id)
-        return _run_record(conn, row)
+        return run_record(conn, row)
 
     def _get_runs(self, conn: Conn, run_ids: tuple[str, ...]) -> list[RunRecord]:
         if not run_ids:
             return []
         marks = ",".join("?" * len(run_ids))
         rows = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id IN ({marks})", run_ids)
-        return [_run_record(conn, r) for r in rows.fetchall()]
+        return [run_record(conn, r) for r in rows.fetchall()]
 
     def _list_runs(
         self,
@@ -699,7 +709,7 @@ class RelationalStore:
             f"SELECT {_RUN_COLUMNS} FROM runs {clause} ORDER BY created_at DESC, id LIMIT ?",
             (*params, limit),
         ).fetchall()
-        return [_run_record(conn, r) for r in rows]
+        return [run_record(conn, r) for r in rows]
 
     def _wake(self, conn: Conn, run_id: str, now: float) -> None:
         row = conn.execute(
@@ -723,7 +733,7 @@ class RelationalStore:
                 self._notify(conn, row[0])
 
     def _events_checked(self, conn: Conn, run_id: str) -> list[Event]:
-        _status(conn, run_id)
+        status_of(conn, run_id)  # raises RunNotFound
         return self._events(conn, run_id)
 
     def _events(self, conn: Conn, run_id: str) -> list[Event]:
@@ -739,261 +749,3 @@ class RelationalStore:
             v, payload = upgrade(k, v, json.loads(data) if data else {})
             out.append(Event(position, k, at, seq, payload, v))
         return out
-
-
-# -- claims -------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _ClaimRequest:
-    owner: str
-    queues: tuple[str, ...]
-    workflows: tuple[str, ...]
-    limit: int
-    now: float
-    lease_seconds: float
-    root_id: str | None
-    dead: tuple[str, ...]
-    limits: dict[str, QueueLimits]
-    slots: dict[str, int]
-    max_recoveries: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Candidate:
-    id: str
-    queue: str
-    status: str
-    priority: int
-    created_at: float
-    recoveries: int
-    key: str | None
-    started_at: float | None
-
-
-@dataclass(slots=True)
-class _Counts:
-    running: dict[str, int] = field(default_factory=dict)  # queue -> runs executing
-    keys: dict[tuple[str, str], int] = field(default_factory=dict)  # (queue, key) -> in progress
-    started: dict[str, int] = field(default_factory=dict)  # queue -> first starts in the period
-
-
-class _Admission:
-    """Decides, candidate by candidate, what a claim may take under the queues' limits."""
-
-    def __init__(self, r: _ClaimRequest, counts: _Counts | None) -> None:
-        self.r = r
-        self.counts = counts or _Counts()
-        self.taken: dict[str, int] = {}
-
-    def take(self, c: _Candidate) -> bool:
-        slots = self.r.slots.get(c.queue)
-        if slots is not None and self.taken.get(c.queue, 0) >= slots:
-            return False
-        lim = self.r.limits.get(c.queue)
-        if lim is not None and c.status != "running":  # a recovery already holds its place
-            counts = self.counts
-            if lim.concurrency is not None and counts.running.get(c.queue, 0) >= lim.concurrency:
-                return False
-            first_start = c.started_at is None
-            key = (c.queue, c.key) if c.key is not None else None
-            key_limit = lim.key_concurrency if first_start and key is not None else None
-            if key is not None and key_limit is not None and counts.keys.get(key, 0) >= key_limit:
-                return False
-            started = counts.started.get(c.queue, 0)
-            if first_start and lim.rate is not None and started >= lim.rate[0]:
-                return False
-            counts.running[c.queue] = counts.running.get(c.queue, 0) + 1
-            if first_start and key is not None:
-                counts.keys[key] = counts.keys.get(key, 0) + 1
-            if first_start:
-                counts.started[c.queue] = counts.started.get(c.queue, 0) + 1
-        self.taken[c.queue] = self.taken.get(c.queue, 0) + 1
-        return True
-
-
-# -- helpers that need no store state ---------------------------------------------------------
-def _status(conn: Conn, run_id: str) -> str:
-    row = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
-    if row is None:
-        raise RunNotFound(run_id)
-    return str(row[0])
-
-
-def _load(conn: Conn, text: str | None, blob: str | None) -> JSON:
-    if blob is not None:
-        row = conn.execute("SELECT data FROM blobs WHERE hash = ?", (blob,)).fetchone()
-        if row is None:
-            raise StoreError(f"blob {blob} is missing; the database was altered by hand")
-        text = row[0]
-    return json.loads(text) if text is not None else None
-
-
-def _run_record(conn: Conn, r: tuple[Any, ...]) -> RunRecord:
-    return RunRecord(
-        id=r[0],
-        workflow=r[1],
-        version=r[2],
-        queue=r[3],
-        status=RunStatus(r[4]),
-        priority=r[5],
-        input=_load(conn, r[6], r[7]) or {},
-        input_hash=r[8],
-        result=_load(conn, r[9], r[10]),
-        error=json.loads(r[11]) if r[11] else None,
-        parent_id=r[12],
-        root_id=r[13],
-        created_at=r[14],
-        updated_at=r[15],
-        finished_at=r[16],
-        wake_at=r[17],
-        waiting_on=json.loads(r[18]) if r[18] else None,
-        lease_owner=r[19],
-        lease_expires=r[20],
-        lease_epoch=r[21],
-        cancel_requested=bool(r[22]),
-        wakeups=r[23],
-        recoveries=r[24],
-        concurrency_key=r[25],
-        started_at=r[26],
-    )
-
-
-def _pending_approvals(conn: Conn, run_id: str, now: float) -> tuple[set[str], set[str]]:
-    """(pending, expired) approval names of a run."""
-    requested = {
-        seq: json.loads(data)
-        for seq, data in conn.execute(
-            "SELECT seq, data FROM events WHERE run_id = ? AND kind = 'approval_requested'",
-            (run_id,),
-        )
-    }
-    closed = {
-        seq
-        for (seq,) in conn.execute(
-            "SELECT seq FROM events WHERE run_id = ? AND kind IN "
-            "('approval_decided', 'wait_timed_out')",
-            (run_id,),
-        )
-    }
-    queued = {
-        name
-        for (name,) in conn.execute(
-            "SELECT name FROM inbox WHERE run_id = ? AND kind = 'approval' AND consumed_at IS NULL",
-            (run_id,),
-        )
-    }
-    open_ = {seq: d for seq, d in requested.items() if seq not in closed}
-    expired = {d["name"] for d in open_.values() if (d.get("deadline") or now + 1) < now}
-    pending = {d["name"] for d in open_.values()} - queued - expired
-    return pending, expired
-
-
-def _inbox(conn: Conn, run_id: str) -> list[InboxItem]:
-    rows = conn.execute(
-        "SELECT id, run_id, kind, name, payload, created_at FROM inbox "
-        "WHERE run_id = ? AND consumed_at IS NULL ORDER BY id",
-        (run_id,),
-    ).fetchall()
-    return [InboxItem(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in rows]
-
-
-def _renew(conn: Conn, owner: str, leases: dict[str, int], until: float) -> set[str]:
-    lost = set()
-    for run_id, epoch in leases.items():
-        cur = conn.execute(
-            "UPDATE runs SET lease_expires = ? "
-            "WHERE id = ? AND lease_owner = ? AND lease_epoch = ?",
-            (until, run_id, owner, epoch),
-        )
-        if cur.rowcount != 1:
-            lost.add(run_id)
-    return lost
-
-
-def _running_owners(conn: Conn) -> list[str]:
-    rows = conn.execute(
-        "SELECT DISTINCT lease_owner FROM runs WHERE status = 'running' AND lease_owner IS NOT NULL"
-    )
-    return [r[0] for r in rows.fetchall()]
-
-
-def _next_wake(conn: Conn, queues: tuple[str, ...], workflows: tuple[str, ...]) -> float | None:
-    q = ",".join("?" * len(queues))
-    w = ",".join("?" * len(workflows))
-    row = conn.execute(
-        f"SELECT MIN(wake_at) FROM runs WHERE status = 'waiting' AND wake_at IS NOT NULL "
-        f"AND queue IN ({q}) AND workflow IN ({w})",
-        (*queues, *workflows),
-    ).fetchone()
-    return float(row[0]) if row and row[0] is not None else None
-
-
-def _report_worker(conn: Conn, w: WorkerInfo) -> None:
-    conn.execute(
-        "INSERT INTO workers (owner, name, host, pid, queues, concurrency, active, state, "
-        "started_at, heartbeat_at) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (owner) DO UPDATE "
-        "SET active = excluded.active, state = excluded.state, "
-        "heartbeat_at = excluded.heartbeat_at",
-        (
-            w.owner,
-            w.name,
-            w.host,
-            w.pid,
-            json.dumps(list(w.queues)),
-            w.concurrency,
-            w.active,
-            w.state,
-            w.started_at,
-            w.heartbeat_at,
-        ),
-    )
-
-
-def _list_workers(conn: Conn, seen_since: float | None) -> list[WorkerInfo]:
-    rows = conn.execute(
-        "SELECT owner, name, host, pid, queues, concurrency, active, state, started_at, "
-        "heartbeat_at FROM workers WHERE heartbeat_at >= ? ORDER BY name, started_at",
-        (seen_since if seen_since is not None else float("-inf"),),
-    ).fetchall()
-    return [
-        WorkerInfo(
-            owner=r[0],
-            name=r[1],
-            host=r[2],
-            pid=r[3],
-            queues=tuple(json.loads(r[4])),
-            concurrency=r[5],
-            active=r[6],
-            state=r[7],
-            started_at=r[8],
-            heartbeat_at=r[9],
-        )
-        for r in rows
-    ]
-
-
-def _queue_stats(conn: Conn) -> list[QueueStats]:
-    found: dict[str, QueueStats] = {}
-    for queue, status, count, oldest in conn.execute(
-        "SELECT queue, status, COUNT(*), MIN(created_at) FROM runs "
-        "WHERE status IN ('pending', 'running', 'waiting') GROUP BY queue, status"
-    ).fetchall():
-        stats = found.setdefault(queue, QueueStats(queue))
-        stats.counts[status] = count
-        if status == "pending":
-            found[queue] = QueueStats(queue, stats.counts, oldest)
-    return [found[q] for q in sorted(found)]
-
-
-def _prune(conn: Conn, before: float) -> tuple[int, int, int]:
-    old = "SELECT id FROM runs WHERE finished_at IS NOT NULL AND finished_at < ?"
-    events = conn.execute(f"DELETE FROM events WHERE run_id IN ({old})", (before,)).rowcount
-    conn.execute(f"DELETE FROM inbox WHERE run_id IN ({old})", (before,))
-    runs = conn.execute(
-        "DELETE FROM runs WHERE finished_at IS NOT NULL AND finished_at < ?", (before,)
-    ).rowcount
-    blobs = conn.execute(
-        "DELETE FROM blobs WHERE hash NOT IN (SELECT blob FROM events WHERE blob IS NOT NULL) "
-        "AND hash NOT IN (SELECT input_blob FROM runs WHERE input_blob IS NOT NULL) "
-        "AND hash NOT IN (SELECT result_blob FROM runs WHERE result_blob IS NOT NULL)"
-    ).rowcount
-    return runs, events, blobs
