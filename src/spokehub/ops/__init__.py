@@ -11,6 +11,7 @@ from spokehub.ops.runs import (
     Decided,
     Progress,
     RunView,
+    Started,
     approve,
     cancel,
     execute,
@@ -23,6 +24,7 @@ from spokehub.ops.runs import (
     send_signal,
     show_run,
     start,
+    start_run,
 )
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "Progress",
     "PruneResult",
     "RunView",
+    "Started",
     "UpgradeResult",
     "approve",
     "cancel",
@@ -48,5 +51,6 @@ __all__ = [
     "send_signal",
     "show_run",
     "start",
+    "start_run",
     "upgrade",
 ]

@@ -23,6 +23,7 @@ __all__ = [
     "Decided",
     "Progress",
     "RunView",
+    "Started",
     "approve",
     "cancel",
     "execute",
@@ -35,6 +36,7 @@ __all__ = [
     "send_signal",
     "show_run",
     "start",
+    "start_run",
 ]
 
 

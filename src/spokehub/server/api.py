@@ -17,7 +17,6 @@ from spokehub.errors import WorkflowNotFound
 from spokehub.observability import request_span
 from spokehub.ops import fleet, tokens
 from spokehub.ops import hooks as ops_hooks
-from spokehub.ops.runs import start_run as ops_start_run
 from spokehub.ops.tokens import Permission
 from spokehub.runtime.definitions import REGISTRY
 from spokehub.server.auth import Principal, require
@@ -74,7 +73,7 @@ async def start_run(body: StartRequest, request: Request, state: StateDep, _: Op
             "start the server with --app MODULE_OR_FILE"
         )
     with request_span("POST /api/v1/runs", request.headers):
-        started = await ops_start_run(state.client, wf, body.input, run_id=body.run_id)
+        started = await ops.start_run(state.client, wf, body.input, run_id=body.run_id)
     code = status.HTTP_201_CREATED if started.created else status.HTTP_200_OK
     return JSONResponse(RunOut(**started.run.to_dict()).model_dump(mode="json"), status_code=code)
 

@@ -57,11 +57,12 @@ async def copy_database(
                 "at the same spokehub version"
             )
         total = await source._x.run("read", _count, table)
+        columns = await source._x.run("read", _columns, table)
         done = 0
         if progress is not None:
             progress(table, 0, total)
         while True:
-            columns, rows = await source._x.run("read", _chunk, table, done, CHUNK)
+            rows = await source._x.run("read", _chunk, table, columns, done, CHUNK)
             if not rows:
                 break
             await target._x.run("write", target._copy_rows, table, columns, rows)
@@ -81,12 +82,17 @@ def _count(conn: Conn, table: str) -> int:
     return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
 
 
-def _chunk(conn: Conn, table: str, offset: int, limit: int) -> tuple[list[str], Sequence[Any]]:
-    columns = [d[0] for d in conn.execute(f"SELECT * FROM {table} LIMIT 0").description]
+def _columns(conn: Conn, table: str) -> list[str]:
+    return [d[0] for d in conn.execute(f"SELECT * FROM {table} LIMIT 0").description]
+
+
+def _chunk(
+    conn: Conn, table: str, columns: Sequence[str], offset: int, limit: int
+) -> Sequence[Any]:
     # Ordered by every column: a total order on both engines, so chunks neither overlap nor
     # miss rows (a table's key is among its columns, so the sort ends there in practice).
     order = ", ".join(str(i) for i in range(1, len(columns) + 1))
-    rows = conn.execute(
-        f"SELECT * FROM {table} ORDER BY {order} LIMIT ? OFFSET ?", (limit, offset)
+    return conn.execute(  # type: ignore[no-any-return]
+        f"SELECT {', '.join(columns)} FROM {table} ORDER BY {order} LIMIT ? OFFSET ?",
+        (limit, offset),
     ).fetchall()
-    return columns, rows
