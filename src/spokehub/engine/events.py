@@ -45,6 +45,10 @@ class CallKind(StrEnum):
 
 
 CURRENT_VERSION: dict[EventKind, int] = {kind: 1 for kind in EventKind}
+# v2: ``before`` (the position of the first recorded result the code had not seen yet when
+# the cancel was acknowledged); replay applies the cancel before delivering it. Old readers
+# would apply it later and let the code make calls it never made live, hence the new version.
+CURRENT_VERSION[EventKind.CANCEL_REQUESTED] = 2
 
 # Events that deliver something into the workflow; replay feeds them back in ledger order.
 RESOLUTIONS = frozenset(
@@ -117,7 +121,10 @@ class Event:
 Upgrader = Callable[[dict[str, Any]], dict[str, Any]]
 
 # (kind, from_version) -> function giving the payload at from_version + 1.
-_UPGRADES: dict[tuple[EventKind, int], Upgrader] = {}
+_UPGRADES: dict[tuple[EventKind, int], Upgrader] = {
+    # A v1 cancellation took effect at its own place in the ledger: no ``before``.
+    (EventKind.CANCEL_REQUESTED, 1): lambda data: data,
+}
 
 
 def upgrade(kind: EventKind, v: int, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:

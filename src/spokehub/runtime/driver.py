@@ -97,6 +97,16 @@ class RunDriver:
         self.ready: deque[tuple[Call, Event]] = deque()
         self.instance: Instance | None = None
         self.abandoned: list[str] = []  # children whose parent stopped waiting for them
+        # A recorded cancellation that took effect before an earlier-recorded result was
+        # delivered (see _acknowledge_cancel); replay applies it at that point.
+        self.early_cancel = next(
+            (
+                e
+                for e in claimed.events
+                if e.kind is EventKind.CANCEL_REQUESTED and e.data.get("before") is not None
+            ),
+            None,
+        )
 
     # -- ledger and commits -----------------------------------------------------------------
     def append(self, kind: EventKind, seq: int | None = None, **data: Any) -> Event:
@@ -240,6 +250,8 @@ class RunDriver:
             if scope.fatal is not None:
                 await self._fail_fatal(scope.fatal)
                 return
+            if self._acknowledge_cancel(scope, inst):
+                continue
             if self.ready:
                 # One resolution per advance, in ledger order, live exactly as in replay:
                 # waking several tasks at once lets a task that spawns subtasks number its
@@ -249,10 +261,6 @@ class RunDriver:
                 continue
             if inst.done and not self.steps:
                 break
-            if self.cancel_requested and not scope.cancelled:
-                self.append(EventKind.CANCEL_REQUESTED)
-                self._cancel_waits(scope)
-                continue
             if await self._progress(scope):
                 continue
             if inst.done:
@@ -261,6 +269,22 @@ class RunDriver:
             return
         ok, value = inst.outcome()
         await self._finish(ok, value)
+
+    def _acknowledge_cancel(self, scope: Scope, inst: Instance) -> bool:
+        """Record a requested cancel; from then on every call of the code raises ``Cancelled``.
+
+        It is checked before each delivery, so no call starts once the cancel is known.
+        Resolutions already recorded but not yet handed to the code (the result of the step
+        that was in flight when the cancel came) are delivered after it: ``before`` names the
+        first of them, so replay applies the cancellation at the same point. Returns True
+        when it recorded the cancel.
+        """
+        if not self.cancel_requested or scope.cancelled or inst.done or scope.replay.pending:
+            return False
+        before = self.ready[0][1].position if self.ready else None
+        self.append(EventKind.CANCEL_REQUESTED, before=before)
+        self._cancel_waits(scope)
+        return True
 
     def _feed_replay(self, scope: Scope) -> bool:
         """Queue the next recorded resolution; it must belong to a call the code has made.
@@ -271,6 +295,9 @@ class RunDriver:
         if not replay.pending:
             return False
         event = replay.pending[0]
+        if not scope.cancelled and self._cancel_applies_before(replay.pending, event):
+            self._cancel_waits(scope)
+            return True
         if event.kind is not EventKind.CANCEL_REQUESTED:
             assert event.seq is not None
             if event.seq not in scope.calls:
@@ -573,6 +600,16 @@ class RunDriver:
                 delivered = True
         return delivered
 
+    def _cancel_applies_before(self, pending: deque[Event], event: Event) -> bool:
+        """True when the recorded cancellation was applied before ``event`` was delivered
+        (it came while that call was in flight); it is taken out of the queue then."""
+        early = self.early_cancel
+        if early is None or event.position < early.data["before"]:
+            return False
+        self.early_cancel = None
+        pending.remove(early)
+        return True
+
     def _cancel_waits(self, scope: Scope) -> None:
         scope.cancelled = True
         for seq, wait in sorted(self.waits.items()):
@@ -634,6 +671,10 @@ class RunDriver:
             for task in done:
                 call, attempt = self.steps.pop(task)
                 self._on_attempt_done(call, attempt, task.result())
+        if ok and self._cancel_seen():
+            # The cancel was acknowledged while the last call was in flight: the run still
+            # ends cancelled, and what it did is compensated.
+            ok, value = False, Cancelled()
         if ok:
             try:
                 result = self.defn.codec.encode_result(value)
