@@ -610,6 +610,19 @@ def test_settings_from_a_bad_environment_say_what_to_fix() -> None:
     assert sh.Settings.from_env({"SPOKEHUB_LEASE_SECONDS": "5"}).lease_seconds == 5.0
 
 
+@pytest.mark.parametrize("level", ["OFF", "normal"])
+def test_unsafe_sqlite_durability_needs_the_unsafe_flag(level: str) -> None:
+    """Like PostgreSQL's fsync=off: refused unless the user says the database is throwaway."""
+    env = {"SPOKEHUB_SQLITE_SYNCHRONOUS": level}
+    with pytest.raises(sh.ConfigurationError, match="SPOKEHUB_UNSAFE_DURABILITY=1"):
+        sh.Settings.from_env(env)
+    with pytest.raises(sh.ConfigurationError, match="power loss"):
+        sh.Settings(sqlite_synchronous=level)
+    allowed = sh.Settings.from_env({**env, "SPOKEHUB_UNSAFE_DURABILITY": "1"})
+    assert allowed.sqlite_synchronous == level
+    assert sh.Settings.from_env({"SPOKEHUB_SQLITE_SYNCHRONOUS": "EXTRA"}).unsafe_durability is False
+
+
 @workflow
 async def rt_bad_wait(kind: str) -> None:
     if kind == "sleep":

@@ -10,6 +10,7 @@ from spokehub.errors import ConfigurationError
 
 DEFAULT_DB_PATH = os.path.join(".spokehub", "spokehub.db")
 _SYNC_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
+_UNSAFE_SYNC_LEVELS = ("OFF", "NORMAL")
 
 
 def _flag(raw: str) -> bool:
@@ -35,14 +36,16 @@ class Settings:
         poll_interval: how often an idle worker looks for due work (seconds).
         inline_wait: waits shorter than this stay in memory; longer ones unload the run.
         blob_threshold: payloads larger than this many bytes go to the content-addressed blob table.
-        sqlite_synchronous: SQLite ``synchronous`` pragma; FULL survives power loss.
+        sqlite_synchronous: SQLite ``synchronous`` pragma; FULL (default) and EXTRA survive
+            power loss; OFF and NORMAL need ``unsafe_durability``.
         busy_timeout_ms: how long SQLite waits for another process's write lock.
         max_recoveries: a run recovered this many times from a worker that died (or lost
             its lease) while executing it is dead-lettered instead of recovered again.
         drain_timeout: on SIGTERM, how long a worker lets in-flight steps finish before it
             cancels them and gives their runs back.
         unsafe_durability: accept a PostgreSQL server with ``fsync`` or
-            ``synchronous_commit`` off (throwaway databases only).
+            ``synchronous_commit`` off, or SQLite ``synchronous`` OFF or NORMAL (throwaway
+            databases only).
     """
 
     database_url: str = field(default_factory=default_database_url)
@@ -60,6 +63,17 @@ class Settings:
         if self.sqlite_synchronous.upper() not in _SYNC_LEVELS:
             raise ConfigurationError(
                 f"sqlite_synchronous={self.sqlite_synchronous!r} is not one of {_SYNC_LEVELS}"
+            )
+        level = self.sqlite_synchronous.upper()
+        if level in _UNSAFE_SYNC_LEVELS and not self.unsafe_durability:
+            # Below FULL, a commit spokehub has acknowledged (a started run, a recorded step)
+            # can be lost when the machine loses power: the same promise PostgreSQL's
+            # fsync=off or synchronous_commit=off breaks, and refused the same way.
+            raise ConfigurationError(
+                f"sqlite_synchronous={level} can lose acknowledged commits on a power loss, "
+                "which breaks spokehub's durability promise; use FULL (the default) or EXTRA, "
+                "or, for a throwaway database only, set SPOKEHUB_UNSAFE_DURABILITY=1 "
+                "(--unsafe-durability)"
             )
         for name in ("lease_seconds", "poll_interval"):
             if getattr(self, name) <= 0:
