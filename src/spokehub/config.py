@@ -46,6 +46,8 @@ class Settings:
         unsafe_durability: accept a PostgreSQL server with ``fsync`` or
             ``synchronous_commit`` off, or SQLite ``synchronous`` OFF or NORMAL (throwaway
             databases only).
+        max_input_bytes: the largest run input or signal payload accepted (bytes of JSON),
+            and the largest HTTP request body the server reads; default 1 MiB.
     """
 
     database_url: str = field(default_factory=default_database_url)
@@ -58,6 +60,7 @@ class Settings:
     max_recoveries: int = 5
     drain_timeout: float = 30.0
     unsafe_durability: bool = False
+    max_input_bytes: int = 1024 * 1024
 
     def __post_init__(self) -> None:
         if self.sqlite_synchronous.upper() not in _SYNC_LEVELS:
@@ -82,6 +85,8 @@ class Settings:
             raise ConfigurationError("max_recoveries must be at least 1")
         if self.drain_timeout < 0:
             raise ConfigurationError("drain_timeout must be zero or positive")
+        if self.max_input_bytes < 1:
+            raise ConfigurationError("max_input_bytes must be at least 1")
         if self.inline_wait < 0:
             raise ConfigurationError("inline_wait must be zero or positive")
 
@@ -101,6 +106,7 @@ class Settings:
             "SPOKEHUB_MAX_RECOVERIES": ("max_recoveries", int),
             "SPOKEHUB_DRAIN_TIMEOUT": ("drain_timeout", float),
             "SPOKEHUB_UNSAFE_DURABILITY": ("unsafe_durability", _flag),
+            "SPOKEHUB_MAX_INPUT_BYTES": ("max_input_bytes", int),
         }
         for var, (name, kind) in mapping.items():
             raw = env.get(var)

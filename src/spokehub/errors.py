@@ -8,6 +8,8 @@ Each error has a stable ``code`` for the CLI, the HTTP API and logs. Messages sa
     ├── ConfigurationError        configuration      a setting or URL is wrong
     ├── RegistrationError         registration       a decorator or name was misused
     ├── SerializationError        serialization      a value is not JSON or a pydantic model
+    ├── InvalidInput              invalid_input      bad text, a bad run id (also a ValueError)
+    │   └── InputTooLarge         too_large          a payload over ``max_input_bytes``
     ├── WorkflowNotFound          workflow_not_found the workflow is not registered / importable
     ├── RunNotFound               run_not_found      no run has that id
     ├── RunIdConflict             run_id_conflict    the id exists with another workflow or input
@@ -59,6 +61,16 @@ class RegistrationError(SpokehubError):
 
 class SerializationError(SpokehubError, TypeError):
     code = "serialization"
+
+
+class InvalidInput(SpokehubError, ValueError):
+    """Input refused at the door (see ``spokehub.engine.validation``); nothing was stored."""
+
+    code = "invalid_input"
+
+
+class InputTooLarge(InvalidInput):
+    code = "too_large"
 
 
 class WorkflowNotFound(SpokehubError, LookupError):

@@ -38,6 +38,8 @@ _EXIT_BY_CODE = {
     "configuration": EXIT_USAGE,
     "registration": EXIT_USAGE,
     "serialization": EXIT_USAGE,
+    "invalid_input": EXIT_USAGE,
+    "too_large": EXIT_USAGE,
     "workflow_not_found": EXIT_USAGE,
     "run_not_found": EXIT_NOT_FOUND,
     "run_id_conflict": EXIT_CONFLICT,

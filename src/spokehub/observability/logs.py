@@ -10,48 +10,19 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from datetime import UTC, datetime
 from typing import IO, Any, Literal
 
 from opentelemetry import trace
 
+from spokehub.engine.redaction import REDACTED, SECRET_KEY, redact
 from spokehub.observability.runs import known_trace_id
 from spokehub.runtime.context import current_step, current_workflow
 
 CONTEXT_FIELDS = ("run_id", "workflow", "step", "seq", "attempt", "trace_id", "span_id")
-REDACTED = "[redacted]"
-# Keys whose values are never written: matched anywhere in the key, ignoring case.
-SECRET_KEY = re.compile(
-    r"token|secret|password|passwd|authorization|api[_-]?key|cookie|credential", re.I
-)
-# A credential inside free text (a logged header line, an error message): the scheme or
-# key stays, the value goes.
-_IN_TEXT = re.compile(
-    r"((?:bearer|basic)\s+|(?:token|secret|password|api[_-]?key)[\"']?\s*[=:]\s*[\"']?)"
-    r"[A-Za-z0-9._~+/=-]+",
-    re.I,
-)
-
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", *CONTEXT_FIELDS}
-
-
-def redact(value: Any) -> Any:
-    """``value`` with the values of secret-looking keys replaced, at any depth."""
-    if isinstance(value, dict):
-        return {
-            k: REDACTED if isinstance(k, str) and SECRET_KEY.search(k) else redact(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(redact(v) for v in value)
-    if isinstance(value, str):
-        return _IN_TEXT.sub(r"\1" + REDACTED, value)
-    return value
 
 
 def extras(record: logging.LogRecord) -> dict[str, Any]:

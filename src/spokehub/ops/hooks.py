@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from spokehub.errors import ConfigurationError, SpokehubError
+from spokehub.engine.validation import check_payload, check_run_id, escape_invalid
+from spokehub.errors import ConfigurationError, InputTooLarge, InvalidInput, SpokehubError
 from spokehub.ops.durations import parse_duration
 from spokehub.runtime.client import Client
 from spokehub.runtime.definitions import REGISTRY
@@ -154,6 +155,10 @@ def verify(
         )
     if len(delivery_id) > _MAX_TEXT:
         raise HookRejected("bad_id", f"webhook-id is longer than {_MAX_TEXT} characters", 400)
+    try:  # it becomes part of the run id, so it follows the run-id rule
+        check_run_id(f"hook:x:{delivery_id}", "webhook-id")
+    except InvalidInput as exc:
+        raise HookRejected("bad_id", str(exc).replace("'hook:x:", "'"), 400) from None
     if not stamp.isdigit():
         raise HookRejected("bad_timestamp", "webhook-timestamp must be Unix seconds", 400)
     if abs(now - int(stamp)) > tolerance:
@@ -205,13 +210,15 @@ async def receive(
 ) -> RunRecord:
     """Verify, record and start one delivery; raise ``HookRejected`` (recorded too) if refused."""
     now = client.clock.now()
-    raw_id = headers.get("webhook-id") or None
+    # What is recorded of a refused delivery is escaped: a NUL in it must not fail the record.
+    raw_id = escape_invalid(headers.get("webhook-id") or None)
+    name = escape_invalid(name)
     try:
         hook = hooks.get(name)
         if hook is None:
             raise HookRejected("unknown_hook", f"no webhook named {name!r} is configured", 404)
         delivery_id = verify(hook.secret(env), headers, body, now=now, tolerance=hook.tolerance)
-        data = _input(hook, body)
+        data = _input(hook, body, client.settings.max_input_bytes)
     except HookRejected as exc:
         await _record(client, name, raw_id, now, "rejected", exc.reason, None)
         raise
@@ -235,11 +242,16 @@ async def receive(
     return await client.get_run_async(handle.id)
 
 
-def _input(hook: Hook, body: bytes) -> dict[str, Any]:
+def _input(hook: Hook, body: bytes, max_bytes: int) -> dict[str, Any]:
     try:
         value = json.loads(body) if body.strip() else {}
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise HookRejected("bad_body", "the webhook body is not JSON", 400) from None
+    try:  # before the delivery is recorded as accepted: nothing of a bad body is stored
+        check_payload(value, "the webhook body", max_bytes=max_bytes)
+    except InvalidInput as exc:
+        status = 413 if isinstance(exc, InputTooLarge) else 400
+        raise HookRejected(exc.code, str(exc), status) from None
     if hook.argument is not None:
         return {hook.argument: value}
     if not isinstance(value, dict):

@@ -14,6 +14,7 @@ from typing import Any
 
 from spokehub.engine.events import Event
 from spokehub.engine.timeline import RowKind, RowStatus, Timeline, TimelineRow, build_timeline
+from spokehub.ops.present import present_event, present_run
 from spokehub.runtime.client import Client
 from spokehub.runtime.definitions import Workflow
 from spokehub.store.base import RunRecord
@@ -88,13 +89,18 @@ async def list_runs(
     created_after: float | None = None,
     created_before: float | None = None,
     search: str | None = None,
+    reveal: bool = True,
 ) -> list[RunRecord]:
-    """Newest runs first; ``search`` matches part of the run id, ignoring case."""
+    """Newest runs first; ``search`` matches part of the run id, ignoring case.
+
+    Values are shown as ``ops.present`` says: bad text escaped, secrets redacted unless
+    ``reveal``.
+    """
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
     if created_after is not None and created_before is not None and created_after > created_before:
         raise ValueError("created_after must not be later than created_before")
-    return await client.list_runs_async(
+    runs = await client.list_runs_async(
         status=status,
         workflow=workflow,
         limit=limit,
@@ -102,12 +108,13 @@ async def list_runs(
         created_before=created_before,
         search=search,
     )
+    return [present_run(run, reveal=reveal) for run in runs]
 
 
-async def show_run(client: Client, run_id: str) -> RunView:
-    """A run's record, ledger and timeline, read at one moment."""
-    run = await client.get_run_async(run_id)
-    events = await client.events_async(run_id)
+async def show_run(client: Client, run_id: str, *, reveal: bool = True) -> RunView:
+    """A run's record, ledger and timeline, read at one moment (shown as ``list_runs``)."""
+    run = present_run(await client.get_run_async(run_id), reveal=reveal)
+    events = [present_event(e, reveal=reveal) for e in await client.events_async(run_id)]
     now = client.clock.now()
     return RunView(run, build_timeline(events, now=now), tuple(events), now)
 

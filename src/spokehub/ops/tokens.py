@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from spokehub.engine.validation import check_text
 from spokehub.errors import SpokehubError
 from spokehub.runtime.client import Client
 from spokehub.store.base import Tx
@@ -138,7 +139,7 @@ def _role(role: Role | str) -> Role:
 async def create_token(client: Client, *, name: str, role: Role | str) -> CreatedToken:
     """A new token; its secret is in the result and nowhere else."""
     checked = _role(role)
-    name = name.strip()
+    name = check_text(name, "token name").strip()
     if not name:
         raise ValueError("a token needs a name that says who or what uses it, e.g. --name ci")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -188,6 +189,7 @@ async def get_token(client: Client, token_id: str) -> TokenRecord:
 
 async def revoke_token(client: Client, token_id: str) -> TokenRecord:
     """Revoke a token at once (sessions opened with it end too); revoking twice is harmless."""
+    check_text(token_id, "token id")
     now = client.clock.now()
 
     def update(tx: Tx) -> TokenRecord | None:

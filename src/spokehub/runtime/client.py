@@ -17,6 +17,7 @@ from spokehub.config import Settings
 from spokehub.engine.events import Event, EventKind
 from spokehub.engine.history import fork_events
 from spokehub.engine.serde import input_hash, to_json
+from spokehub.engine.validation import check_payload, check_run_id, check_text
 from spokehub.errors import (
     InvalidRunState,
     ResultTimeout,
@@ -206,6 +207,8 @@ class Client:
         """
         _check_workflow(wf)
         data = wf.codec.bind(args, kwargs)
+        self._check_input(wf, data)
+        wf.codec.call_args(data)  # against the workflow's types now, as the API does
         result = await self._start(wf, data, claim_by=None)
         return RunHandle(self, result.run.id, wf, created=result.created)
 
@@ -214,6 +217,7 @@ class Client:
     ) -> RunHandle[Any]:
         """Start from a JSON object of keyword arguments (the CLI's and HTTP API's form)."""
         _check_workflow(wf)
+        self._check_input(wf, data)
         data = wf.codec.validate_input(data)
         result = await self._start(wf, data, claim_by=None, run_id=run_id)
         return RunHandle(self, result.run.id, wf, created=result.created)
@@ -227,7 +231,7 @@ class Client:
         run_id: str | None = None,
     ) -> StartResult:
         await self.ensure_schema()
-        new_id = run_id or wf.run_id or secrets.token_hex(8)
+        new_id = _new_run_id(run_id if run_id is not None else wf.run_id)
 
         async def start(req: StartRunInput) -> StartResult:
             # The id is fixed before the chain (a worker may already watch it); the input,
@@ -284,7 +288,9 @@ class Client:
 
         _check_workflow(wf)
         data = wf.codec.bind(args, kwargs)
-        run_id = wf.run_id or secrets.token_hex(8)
+        self._check_input(wf, data)
+        wf.codec.call_args(data)
+        run_id = _new_run_id(wf.run_id)
         worker = Worker(self, queues=[wf.queue], root_id=run_id)
         result = await self._start(wf, data, claim_by=worker.owner, run_id=run_id)
         handle: RunHandle[Any] = RunHandle(self, run_id, wf)
@@ -321,11 +327,17 @@ class Client:
         await worker.run(until_async=check, watch=run_id)
         return state.get("run") or await self.get_run_async(run_id)
 
+    def _check_input(self, wf: Workflow[..., Any], data: object) -> None:
+        check_payload(
+            data, f"input of workflow {wf.name!r}", max_bytes=self.settings.max_input_bytes
+        )
+
     # -- steering runs ----------------------------------------------------------------------
     def handle(self, run_id: str) -> RunHandle[Any]:
         return RunHandle(self, run_id, None)
 
     async def get_run_async(self, run_id: str) -> RunRecord:
+        _check_id(run_id)
         await self.ensure_schema()
         return await self.store.get_run(run_id)
 
@@ -340,6 +352,10 @@ class Client:
         search: str | None = None,
     ) -> list[RunRecord]:
         """Newest first; ``search`` matches part of the run id, ignoring case."""
+        if search is not None:
+            check_text(search, "search")
+        if workflow is not None:
+            check_text(workflow, "workflow name")
         await self.ensure_schema()
         return await self.store.list_runs(
             status=status,
@@ -351,6 +367,7 @@ class Client:
         )
 
     async def events_async(self, run_id: str) -> list[Event]:
+        _check_id(run_id)
         await self.ensure_schema()
         return await self.store.events(run_id)
 
@@ -358,10 +375,12 @@ class Client:
         """Deliver a named message to a run; it is kept until the run waits for it."""
         if not isinstance(name, str) or not name:
             raise ValueError("a signal name is a non-empty string")
+        _check_id(run_id)
+        check_text(name, "signal name")
+        data = to_json(payload, what="signal payload")
+        check_payload(data, "signal payload", max_bytes=self.settings.max_input_bytes)
         await self.ensure_schema()
-        await self.store.send_signal(
-            run_id, name, to_json(payload, what="signal payload"), self.clock.now()
-        )
+        await self.store.send_signal(run_id, name, data, self.clock.now())
         self._notify_workers()
 
     async def approve_async(
@@ -388,6 +407,10 @@ class Client:
     async def _decide(
         self, run_id: str, name: str | None, approved: bool, comment: str | None, by: str | None
     ) -> str:
+        _check_id(run_id)
+        for value, what in ((name, "approval name"), (comment, "comment"), (by, "by")):
+            if value is not None:
+                check_text(value, what)
         await self.ensure_schema()
         decision = {"approved": approved, "comment": comment, "by": by}
         decided = await self.store.decide_approval(run_id, name, decision, self.clock.now())
@@ -396,6 +419,7 @@ class Client:
 
     async def cancel_async(self, run_id: str) -> RunRecord:
         """Ask a run to stop; compensations of its completed steps run before it ends."""
+        _check_id(run_id)
         await self.ensure_schema()
         run = await self.store.request_cancel(run_id, self.clock.now())
         self._notify_workers()
@@ -409,6 +433,9 @@ class Client:
         Calls before ``from_step`` replay their recorded results; from ``from_step`` on the
         run executes with the code registered now.
         """
+        _check_id(run_id)
+        if new_run_id is not None:
+            check_run_id(new_run_id, "new run id")
         await self.ensure_schema()
         if from_step < 1:
             raise ValueError("from_step counts calls from 1")
@@ -517,6 +544,20 @@ class Client:
 
     def prune(self, *, older_than: float) -> PruneStats:
         return _sync(self.prune_async(older_than=older_than))
+
+
+def _new_run_id(given: str | None) -> str:
+    """The id a start uses: the given one if it follows the rule (an empty id is an error,
+    never a random id: two calls must give the same run), else a random one."""
+    return secrets.token_hex(8) if given is None else check_run_id(given)
+
+
+def _check_id(run_id: str) -> None:
+    """An id to look up: any stored id is found, but NUL or invalid Unicode never reach the
+    database (PostgreSQL would fail on them, SQLite would not: both refuse them here)."""
+    if not isinstance(run_id, str):
+        raise TypeError(f"a run id is a string, not {type(run_id).__name__}")
+    check_text(run_id, "run id")
 
 
 def _check_workflow(wf: object) -> None:

@@ -11,6 +11,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
 from spokehub.engine.events import CallKind
 from spokehub.engine.retry import RetryPolicy
 from spokehub.engine.serde import Codec
+from spokehub.engine.validation import check_run_id
 from spokehub.errors import RegistrationError, WorkflowNotFound
 from spokehub.runtime.scope import current_scope
 from spokehub.store.base import QueueLimits
@@ -156,8 +157,8 @@ class Workflow(Generic[P, R]):
         Example:
             >>> client.start(order_saga.options(run_id="order-42"), order)  # doctest: +SKIP
         """
-        if run_id is not None and not run_id.strip():
-            raise ValueError("run_id must not be empty")
+        if run_id is not None:
+            check_run_id(run_id)
         return Workflow(
             self.fn,
             name=self.name,

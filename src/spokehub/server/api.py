@@ -17,6 +17,7 @@ from spokehub.errors import WorkflowNotFound
 from spokehub.observability import request_span
 from spokehub.ops import fleet, tokens
 from spokehub.ops import hooks as ops_hooks
+from spokehub.ops.present import present_run
 from spokehub.ops.tokens import Permission
 from spokehub.runtime.definitions import REGISTRY
 from spokehub.server.auth import Principal, require
@@ -39,6 +40,7 @@ from spokehub.server.models import (
     WorkflowOut,
 )
 from spokehub.server.state import StateDep
+from spokehub.store.base import RunRecord
 from spokehub.types import RunStatus
 
 __all__ = ["router"]
@@ -49,7 +51,9 @@ Reader = Annotated[Principal, Depends(require(Permission.READ))]
 Operator = Annotated[Principal, Depends(require(Permission.OPERATE))]
 Approver = Annotated[Principal, Depends(require(Permission.APPROVE))]
 Admin = Annotated[Principal, Depends(require(Permission.ADMIN))]
-RunIdPath = Annotated[str, Path(min_length=1, max_length=200)]
+# Ids of existing runs are looked up as given (child runs add ".N" to their parent's id);
+# new ids are checked against the run-id rule in one place (spokehub.engine.validation).
+RunIdPath = Annotated[str, Path(min_length=1, max_length=1000)]
 
 
 # -- runs ----------------------------------------------------------------------------------------
@@ -60,7 +64,7 @@ RunIdPath = Annotated[str, Path(min_length=1, max_length=200)]
     responses={200: {"model": RunOut, "description": "The run existed with this id and input"}},
     tags=["runs"],
 )
-async def start_run(body: StartRequest, request: Request, state: StateDep, _: Operator) -> Any:
+async def start_run(body: StartRequest, request: Request, state: StateDep, who: Operator) -> Any:
     """Start a run; idempotent by ``run_id`` (same id and input: the same run, 200).
 
     A ``traceparent`` header makes the run part of the caller's trace.
@@ -75,13 +79,14 @@ async def start_run(body: StartRequest, request: Request, state: StateDep, _: Op
     with request_span("POST /api/v1/runs", request.headers):
         started = await ops.start_run(state.client, wf, body.input, run_id=body.run_id)
     code = status.HTTP_201_CREATED if started.created else status.HTTP_200_OK
-    return JSONResponse(RunOut(**started.run.to_dict()).model_dump(mode="json"), status_code=code)
+    run = _shown(state, who, started.run)
+    return JSONResponse(RunOut(**run).model_dump(mode="json"), status_code=code)
 
 
 @router.get("/runs", response_model=list[RunOut], tags=["runs"])
 async def list_runs(
     state: StateDep,
-    _: Reader,
+    who: Reader,
     run_status: Annotated[RunStatus | None, Query(alias="status")] = None,
     workflow: Annotated[str | None, Query(min_length=1)] = None,
     created_after: Annotated[float | None, Query(description="Epoch seconds")] = None,
@@ -98,14 +103,19 @@ async def list_runs(
         created_after=created_after,
         created_before=created_before,
         search=search,
+        reveal=state.reveals_to(who.token),
     )
     return [run.to_dict() for run in runs]
 
 
 @router.get("/runs/{run_id}", response_model=RunDetail, tags=["runs"])
-async def get_run(run_id: RunIdPath, state: StateDep, _: Reader) -> dict[str, Any]:
-    """A run with its timeline (one row per call) and its raw ledger."""
-    view = await ops.show_run(state.client, run_id)
+async def get_run(run_id: RunIdPath, state: StateDep, who: Reader) -> dict[str, Any]:
+    """A run with its timeline (one row per call) and its raw ledger.
+
+    Values under secret-looking keys are ``[redacted]`` unless the token's role may act on runs
+    (``SPOKEHUB_SERVER_REVEAL``).
+    """
+    view = await ops.show_run(state.client, run_id, reveal=state.reveals_to(who.token))
     return view.to_dict()
 
 
@@ -146,10 +156,10 @@ async def reject(
 
 
 @router.post("/runs/{run_id}/cancel", response_model=RunOut, tags=["runs"])
-async def cancel(run_id: RunIdPath, state: StateDep, _: Operator) -> dict[str, Any]:
+async def cancel(run_id: RunIdPath, state: StateDep, who: Operator) -> dict[str, Any]:
     """Ask the run to stop; compensations of its completed steps run first."""
     run = await ops.cancel(state.client, run_id)
-    return run.to_dict()
+    return _shown(state, who, run)
 
 
 @router.post(
@@ -159,11 +169,15 @@ async def cancel(run_id: RunIdPath, state: StateDep, _: Operator) -> dict[str, A
     tags=["runs"],
 )
 async def fork(
-    run_id: RunIdPath, body: ForkRequest, state: StateDep, _: Operator
+    run_id: RunIdPath, body: ForkRequest, state: StateDep, who: Operator
 ) -> dict[str, Any]:
     """A new run replaying this one's calls before ``from_step``, then live."""
     run = await ops.fork(state.client, run_id, from_step=body.from_step, new_run_id=body.new_run_id)
-    return run.to_dict()
+    return _shown(state, who, run)
+
+
+def _shown(state: StateDep, who: Principal, run: RunRecord) -> dict[str, Any]:
+    return present_run(run, reveal=state.reveals_to(who.token)).to_dict()
 
 
 # -- fleet ---------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from spokehub.server import api, dashboard, hooks
 from spokehub.server.auth import LoginRequired, Principal, public, require
 from spokehub.server.config import ServerConfig
 from spokehub.server.errors import ERROR_RESPONSES, error_response, install_error_handlers
+from spokehub.server.limits import BodyLimitMiddleware
 from spokehub.server.models import Health
 from spokehub.server.state import MetricsRenderer, ServerState, StateDep
 
@@ -98,6 +99,7 @@ def create_app(
     app.state.spokehub = state
     install_error_handlers(app)
     app.add_exception_handler(LoginRequired, _on_login_required)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=config.settings.max_input_bytes)
     app.add_middleware(HostCheckMiddleware, names=config.host_names())
     app.include_router(api.router)
     app.include_router(hooks.router)

@@ -25,6 +25,7 @@ DEFAULT_PORT = 8321
 _LOCAL_NAMES = ("localhost", "127.0.0.1", "[::1]")
 _WILDCARDS = ("0.0.0.0", "::", "")
 _MIN_SECRET = 16
+_REVEAL = ("read", "operate", "approve", "admin", "nobody")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +41,10 @@ class ServerConfig:
         hooks_file: the TOML file declaring webhook triggers (none: no hooks).
         worker: also run a worker in the server's event loop.
         session_seconds: how long a dashboard login lasts.
+        reveal: which permission sees payloads (inputs, results, errors, ledger data) in
+            full through the API and dashboard: ``operate`` (default: the roles that may act
+            on runs), ``approve``, ``admin``, ``read`` (everyone) or ``nobody``. Others see the
+            values of secret-looking keys as ``[redacted]`` (``SPOKEHUB_SERVER_REVEAL``).
     """
 
     settings: Settings = field(default_factory=Settings.from_env)
@@ -50,8 +55,14 @@ class ServerConfig:
     hooks_file: Path | None = None
     worker: bool = False
     session_seconds: float = 12 * 3600.0
+    reveal: str = "operate"
 
     def __post_init__(self) -> None:
+        if self.reveal not in _REVEAL:
+            raise ConfigurationError(
+                f"reveal={self.reveal!r} is not one of {', '.join(_REVEAL)} "
+                "(SPOKEHUB_SERVER_REVEAL: which permission sees payloads unredacted)"
+            )
         if len(self.secret) < _MIN_SECRET:
             raise ConfigurationError(
                 f"the server secret must be at least {_MIN_SECRET} bytes; set "
@@ -89,6 +100,7 @@ class ServerConfig:
             allowed_hosts=_names(env.get("SPOKEHUB_SERVER_ALLOWED_HOSTS", "")),
             hooks_file=Path(hooks) if hooks else None,
             worker=env.get("SPOKEHUB_SERVER_WORKER", "") in ("1", "true", "yes"),
+            reveal=env.get("SPOKEHUB_SERVER_REVEAL", "") or "operate",
         )
 
 

@@ -40,6 +40,8 @@ _STATUS_BY_CODE = {
     "configuration": 400,
     "registration": 400,
     "serialization": 400,
+    "invalid_input": 400,
+    "too_large": 413,
     "workflow_not_found": 404,
     "run_not_found": 404,
     "token_not_found": 404,
@@ -84,6 +86,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (403, "The token's role does not allow this"),
         (404, "Not found"),
         (409, "Conflict with the run's state or id"),
+        (413, "The request body or input is larger than the limit"),
         (422, "Malformed request"),
     )
 }

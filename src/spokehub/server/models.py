@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from spokehub.engine.validation import RUN_ID_RULE
 from spokehub.ops.tokens import Role
 from spokehub.types import RunStatus
 
@@ -45,9 +46,7 @@ class StartRequest(BaseModel):
     )
     run_id: str | None = Field(
         default=None,
-        min_length=1,
-        max_length=200,
-        description="Idempotency key: the same id and input give the same run.",
+        description=f"Idempotency key: the same id and input give the same run. {RUN_ID_RULE}.",
     )
 
 
@@ -68,7 +67,7 @@ class ApproveRequest(BaseModel):
 class ForkRequest(BaseModel):
     model_config = _STRICT
     from_step: int = Field(ge=1, description="Calls before this one replay their records.")
-    new_run_id: str | None = Field(default=None, min_length=1, max_length=200)
+    new_run_id: str | None = Field(default=None, description=RUN_ID_RULE)
 
 
 class TokenCreate(BaseModel):

@@ -8,6 +8,7 @@ from typing import Annotated, Protocol
 from fastapi import Depends, Request
 
 from spokehub.ops.hooks import Hook
+from spokehub.ops.tokens import Permission, TokenRecord
 from spokehub.runtime.client import Client
 from spokehub.server.config import ServerConfig
 
@@ -28,6 +29,13 @@ class ServerState:
     config: ServerConfig
     hooks: dict[str, Hook] = field(default_factory=dict)
     metrics: MetricsRenderer | None = None
+
+    def reveals_to(self, token: TokenRecord | None) -> bool:
+        """Whether ``token`` sees payloads in full (see ``ServerConfig.reveal``)."""
+        level = self.config.reveal
+        if token is None or level == "nobody":
+            return False
+        return token.allows(Permission(level))
 
 
 def get_state(request: Request) -> ServerState:

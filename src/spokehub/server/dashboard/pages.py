@@ -6,6 +6,7 @@ Each page is plain HTML that reads well without JavaScript; ``live.js`` swaps th
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -17,6 +18,7 @@ from spokehub import ops
 from spokehub.errors import RunNotFound
 from spokehub.ops.durations import parse_duration
 from spokehub.ops.inbox import pending_approvals
+from spokehub.ops.present import present
 from spokehub.ops.slo import SloTarget, load_targets, slo_report
 from spokehub.ops.tokens import Permission
 from spokehub.server.auth import Principal, require
@@ -51,6 +53,7 @@ def _workflow_names(tx: Tx) -> list[str]:
 
 async def _runs_context(
     state: StateDep,
+    reveal: bool,
     status: str | None,
     workflow: str | None,
     q: str | None,
@@ -75,6 +78,7 @@ async def _runs_context(
             created_after=_epoch(start, "from"),
             created_before=_epoch(end, "to"),
             limit=200,
+            reveal=reveal,
         )
     except ValueError as exc:
         error = str(exc)
@@ -104,7 +108,9 @@ async def runs_page(
     end: Annotated[str | None, Query(alias="to")] = None,
 ) -> Response:
     """Newest runs first, filtered by a plain GET form; refreshed live by the event stream."""
-    context = await _runs_context(state, status, workflow, q, start, end)
+    context = await _runs_context(
+        state, state.reveals_to(who.token), status, workflow, q, start, end
+    )
     return page(request, "runs.html", who, context, status_code=400 if context["error"] else 200)
 
 
@@ -120,12 +126,14 @@ async def runs_fragment(
     end: Annotated[str | None, Query(alias="to")] = None,
 ) -> Response:
     """The runs table alone, for the live refresh."""
-    context = await _runs_context(state, status, workflow, q, start, end)
+    context = await _runs_context(
+        state, state.reveals_to(who.token), status, workflow, q, start, end
+    )
     return page(request, "_runs_table.html", who, context)
 
 
-async def _run_context(state: StateDep, run_id: str) -> dict[str, Any]:
-    view = await ops.show_run(state.client, run_id)
+async def _run_context(state: StateDep, run_id: str, reveal: bool) -> dict[str, Any]:
+    view = await ops.show_run(state.client, run_id, reveal=reveal)
     svg = gantt_svg(view.timeline, view.events, now=view.now, width=GANTT_WIDTH)
     return {
         "view": view,
@@ -141,7 +149,7 @@ async def _run_context(state: StateDep, run_id: str) -> dict[str, Any]:
 async def run_page(request: Request, state: StateDep, who: Reader, run_id: str) -> Response:
     """One run: status, Gantt timeline, calls, input and output, ledger, and what to do."""
     try:
-        context = await _run_context(state, run_id)
+        context = await _run_context(state, run_id, state.reveals_to(who.token))
     except RunNotFound as exc:
         return page(
             request,
@@ -157,7 +165,7 @@ async def run_page(request: Request, state: StateDep, who: Reader, run_id: str) 
 async def run_fragment(request: Request, state: StateDep, who: Reader, run_id: str) -> Response:
     """The live part of the run page (status, facts, timeline, calls, ledger)."""
     try:
-        context = await _run_context(state, run_id)
+        context = await _run_context(state, run_id, state.reveals_to(who.token))
     except RunNotFound as exc:
         return page(
             request,
@@ -172,7 +180,11 @@ async def run_fragment(request: Request, state: StateDep, who: Reader, run_id: s
 @router.get("/inbox", response_class=HTMLResponse)
 async def inbox_page(request: Request, state: StateDep, who: Reader) -> Response:
     """Approvals waiting for a decision, across all runs, oldest first."""
-    items = await pending_approvals(state.client)
+    reveal = state.reveals_to(who.token)
+    items = [
+        dataclasses.replace(i, subject=present(i.subject, reveal=reveal))
+        for i in await pending_approvals(state.client)
+    ]
     now = state.client.clock.now()
     return page(request, "inbox.html", who, {"items": items, "now": now})
 

@@ -1,14 +1,13 @@
 """What every dashboard page shares: the templates, redaction of secrets, time formatting.
 
 Jinja2 autoescapes every template (``.html``), so values from runs (names, inputs, errors)
-are text, never markup. Secrets are redacted before anything is shown: a key that looks like
-a credential keeps its place in the JSON but its value becomes ``••••``.
+are text, never markup. Payloads arrive already shown as ``spokehub.ops.present`` says (bad
+text escaped; secret-looking keys ``[redacted]`` unless the viewer may act on runs).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,39 +22,23 @@ from spokehub.server.auth import CSRF_FIELD, Principal, csrf_token_for
 
 __all__ = [
     "LOGIN_URL",
-    "REDACTED",
     "page",
     "pretty_json",
-    "redact",
     "templates",
     "when",
 ]
 
 HERE = Path(__file__).parent
 LOGIN_URL = "/ui/login"
-REDACTED = "••••"
-SECRET_KEY = re.compile(r"token|secret|password|passwd|api[_-]?key|authorization", re.IGNORECASE)
-
-
-def redact(value: Any) -> Any:
-    """``value`` with the values of credential-like keys replaced, at any depth."""
-    if isinstance(value, dict):
-        return {
-            k: REDACTED if isinstance(k, str) and SECRET_KEY.search(k) else redact(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [redact(v) for v in value]
-    return value
 
 
 def pretty_json(value: Any) -> str:
-    """Redacted, indented JSON for a ``<pre>`` block."""
-    return json.dumps(redact(value), indent=2, ensure_ascii=False, default=str, sort_keys=True)
+    """Indented JSON for a ``<pre>`` block."""
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str, sort_keys=True)
 
 
 def short_json(value: Any, limit: int = 160) -> str:
-    text = json.dumps(redact(value), ensure_ascii=False, default=str, separators=(", ", ": "))
+    text = json.dumps(value, ensure_ascii=False, default=str, separators=(", ", ": "))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
