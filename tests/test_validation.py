@@ -186,3 +186,16 @@ def test_cli_refuses_invalid_text_in_input_and_lookups(tmp_path: Path) -> None:
     assert bad.exit_code == 2
     assert "UTF-8" in bad.stderr
     assert json.loads(runner.invoke(app, ["--db", db, "runs", "list", "--json"]).stdout) == []
+
+
+def test_cli_shows_a_stored_bad_row_escaped(tmp_path: Path) -> None:
+    db = str(tmp_path / "cli.db")
+    with Client(settings=Settings(database_url=f"sqlite:///{db}")) as client:
+        handle = client.start(va_returns_bad_text)
+        run_until_idle(client)
+    shown = runner.invoke(app, ["--db", db, "runs", "show", handle.id])
+    assert shown.exit_code == 0, shown.output
+    assert "\\ud800" in shown.stdout
+    as_json = runner.invoke(app, ["--db", db, "runs", "show", handle.id, "--json"])
+    assert json.loads(as_json.stdout)["result"] == ["\\ud800", "a\\u0000b"]
+    assert runner.invoke(app, ["--db", db, "runs", "list"]).exit_code == 0

@@ -199,3 +199,28 @@ def test_a_delivery_whose_run_cannot_start_is_kept_and_may_be_retried(live: Live
     _, fixed = _deliver(live, "kw", b'{"kind": "retry"}', delivery_id=delivery_id)
     assert fixed.status_code == 202, fixed.text
     assert live.wait_for(fixed.json()["run_id"], "completed")["result"] == "retry:0"
+
+
+@pytest.mark.parametrize("body", [b'{"x": "\\ud800"}', b'{"x": "a\\u0000"}', b'{"\\udc00": 1}'])
+def test_a_body_with_invalid_text_is_refused_before_it_is_accepted(
+    live: LiveServer, body: bytes
+) -> None:
+    delivery_id, answer = _deliver(live, "deploy", body)
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "invalid_input"
+    recorded = _deliveries(live, delivery_id)
+    assert [(r["status"], r["reason"], r["run_id"]) for r in recorded] == [
+        ("rejected", "invalid_input", None)
+    ]
+    with live.http("viewer") as http:
+        assert http.get(f"/api/v1/runs/hook:deploy:{delivery_id}").status_code == 404
+
+
+@pytest.mark.parametrize("delivery_id", ["a/b", "../x", "a b"])
+def test_a_delivery_id_that_cannot_be_a_run_id_is_refused(
+    live: LiveServer, delivery_id: str
+) -> None:
+    _, answer = _deliver(live, "deploy", b"{}", delivery_id=delivery_id)
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "bad_id"
+    assert "run id" in answer.json()["error"]["message"]
