@@ -7,6 +7,7 @@ the browser tests start ``spokehub serve`` in a subprocess instead (see ``confte
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import threading
 import time
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import httpx
 import uvicorn
 
 from spokehub import Client, Settings
@@ -39,6 +41,18 @@ def make_tokens(client: Client) -> dict[str, str]:
         }
 
     return asyncio.run(create())
+
+
+LOGIN_CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')
+
+
+def post_login(http: httpx.Client, token: str, next_path: str = "/ui/runs") -> httpx.Response:
+    """Log in as a browser does: load the form (it sets the login-CSRF cookie), then post it."""
+    form = http.get("/ui/login")
+    match = LOGIN_CSRF.search(form.text)
+    assert match is not None, "the login form has no CSRF field"
+    data = {"token": token, "next": next_path, "csrf_token": match.group(1)}
+    return http.post("/ui/login", data=data)
 
 
 @contextmanager

@@ -15,10 +15,26 @@ from tests.browser.live_server import Served
 WIDTH, HEIGHT = 1280, 900
 
 
+# Console lines in which Chromium reports what the Content-Security-Policy refused, per page.
+CSP_VIOLATIONS: dict[int, list[str]] = {}
+
+
+def close(page: Page) -> None:
+    """Close the page's context, after checking the pages loaded nothing the CSP refused."""
+    violations = CSP_VIOLATIONS.pop(id(page), [])
+    page.context.close()
+    assert violations == [], violations
+
+
 def open_page(browser: Any, server: Served, role: str = "admin") -> Page:
     """A fresh browser context, logged in through the login form."""
     context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT})
     page: Page = context.new_page()
+    seen = CSP_VIOLATIONS[id(page)] = []
+    page.on(
+        "console",
+        lambda msg: seen.append(msg.text) if "Content Security Policy" in msg.text else None,
+    )
     page.goto(f"{server.url}/ui/runs")
     expect(page).to_have_url(f"{server.url}/ui/login?next=/ui/runs")
     page.fill("#token", server.tokens[role])
@@ -57,7 +73,7 @@ def test_runs_list_updates_live_and_the_timeline_opens(
     page.goto(f"{server.url}/ui/runs/{retried.id}")
     expect(page.locator("svg.gantt rect.bar.backoff")).to_have_count(1)
     page.screenshot(path=str(shots / "run-retried.png"), full_page=True)
-    page.context.close()
+    close(page)
 
 
 def test_watch_a_run_finish_on_its_own_page(
@@ -73,7 +89,7 @@ def test_watch_a_run_finish_on_its_own_page(
     starter(lambda c: c.send_signal(handle.id, "go", 7))
     expect(page.locator("#run-status")).to_have_text("completed", timeout=10_000)
     expect(page.locator("svg.gantt line.marker.end")).to_have_count(1)
-    page.context.close()
+    close(page)
 
 
 def test_approve_from_the_inbox(
@@ -101,4 +117,4 @@ def test_approve_from_the_inbox(
     for name in ("queues", "slo"):
         page.goto(f"{server.url}/ui/{name}")
         page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
-    page.context.close()
+    close(page)

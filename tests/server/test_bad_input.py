@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from spokehub import step, workflow
-from tests.browser.live_server import Served, thread_server
+from tests.browser.live_server import Served, post_login, thread_server
 from tests.pg import fresh_schema
 
 
@@ -203,7 +203,7 @@ def test_one_bad_stored_row_never_breaks_listing_or_showing(served: Served) -> N
         assert listed.status_code == 200
         assert run_id in {r["id"] for r in listed.json()}
     with httpx.Client(base_url=served.url, timeout=20) as browser:
-        login = browser.post("/ui/login", data={"token": served.tokens["viewer"], "next": "/ui"})
+        login = post_login(browser, served.tokens["viewer"], "/ui")
         assert login.status_code in (200, 303)
         assert browser.get(f"/ui/runs/{run_id}").status_code == 200
         assert browser.get("/ui/runs").status_code == 200

@@ -16,7 +16,7 @@ from spokehub import Client, Settings
 from spokehub.store.base import WorkerInfo
 from spokehub.types import RunStatus
 from tests.browser.dash_app import dash_nasty, dash_order, dash_review, dash_wait
-from tests.browser.live_server import Served, thread_server
+from tests.browser.live_server import Served, post_login, thread_server
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -40,7 +40,7 @@ def starter(served: Served) -> Iterator[Client]:
 def login(served: Served, role: str = "admin") -> Iterator[httpx.Client]:
     """A browser-like HTTP client holding a session cookie for a token of ``role``."""
     with httpx.Client(base_url=served.url, follow_redirects=False, timeout=10) as http:
-        answer = http.post("/ui/login", data={"token": served.tokens[role], "next": "/ui/inbox"})
+        answer = post_login(http, served.tokens[role], "/ui/inbox")
         assert answer.status_code == 303
         assert answer.headers["location"] == "/ui/inbox"
         assert "spokehub_session" in answer.headers["set-cookie"]
@@ -70,10 +70,10 @@ def test_anonymous_browser_is_sent_to_the_login_page(served: Served) -> None:
         form = http.get("/ui/login?next=https://evil.example/")
         assert form.status_code == 200
         assert 'name="next" value="/ui/runs"' in form.text  # no open redirect
-        wrong = http.post("/ui/login", data={"token": "shk_nope"})
+        wrong = post_login(http, "shk_nope")
         assert wrong.status_code == 401
         assert "unknown or revoked" in wrong.text
-        assert "set-cookie" not in wrong.headers
+        assert "spokehub_session" not in wrong.headers.get("set-cookie", "")
 
 
 def test_runs_list_renders_without_js_and_filters(served: Served, starter: Client) -> None:

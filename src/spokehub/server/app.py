@@ -34,8 +34,10 @@ from spokehub.server import api, dashboard, hooks
 from spokehub.server.auth import LoginRequired, Principal, public, require
 from spokehub.server.config import ServerConfig
 from spokehub.server.errors import ERROR_RESPONSES, error_response, install_error_handlers
+from spokehub.server.headers import SecurityHeadersMiddleware
 from spokehub.server.limits import BodyLimitMiddleware
 from spokehub.server.models import Health
+from spokehub.server.ratelimit import LoginLimiter
 from spokehub.server.state import MetricsRenderer, ServerState, StateDep
 
 __all__ = ["HostCheckMiddleware", "create_app", "create_app_from_env"]
@@ -72,6 +74,7 @@ def create_app(
         config=config,
         hooks=load_hooks(config.hooks_file) if config.hooks_file else {},
         metrics=metrics,
+        login_limiter=LoginLimiter(attempts=config.login_attempts, window=config.login_window),
     )
 
     @contextlib.asynccontextmanager
@@ -101,6 +104,7 @@ def create_app(
     app.add_exception_handler(LoginRequired, _on_login_required)
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.settings.max_input_bytes)
     app.add_middleware(HostCheckMiddleware, names=config.host_names())
+    app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(api.router)
     app.include_router(hooks.router)
     app.include_router(_probes)

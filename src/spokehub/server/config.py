@@ -45,6 +45,8 @@ class ServerConfig:
             full through the API and dashboard: ``operate`` (default: the roles that may act
             on runs), ``approve``, ``admin``, ``read`` (everyone) or ``nobody``. Others see the
             values of secret-looking keys as ``[redacted]`` (``SPOKEHUB_SERVER_REVEAL``).
+        login_attempts, login_window: failed dashboard logins one address may make within
+            ``login_window`` seconds before it gets 429 until the window moves on.
     """
 
     settings: Settings = field(default_factory=Settings.from_env)
@@ -56,6 +58,8 @@ class ServerConfig:
     worker: bool = False
     session_seconds: float = 12 * 3600.0
     reveal: str = "operate"
+    login_attempts: int = 5
+    login_window: float = 60.0
 
     def __post_init__(self) -> None:
         if self.reveal not in _REVEAL:

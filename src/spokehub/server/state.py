@@ -11,6 +11,7 @@ from spokehub.ops.hooks import Hook
 from spokehub.ops.tokens import Permission, TokenRecord
 from spokehub.runtime.client import Client
 from spokehub.server.config import ServerConfig
+from spokehub.server.ratelimit import LoginLimiter
 
 __all__ = ["MetricsRenderer", "ServerState", "StateDep", "get_state"]
 
@@ -29,6 +30,7 @@ class ServerState:
     config: ServerConfig
     hooks: dict[str, Hook] = field(default_factory=dict)
     metrics: MetricsRenderer | None = None
+    login_limiter: LoginLimiter = field(default_factory=LoginLimiter)
 
     def reveals_to(self, token: TokenRecord | None) -> bool:
         """Whether ``token`` sees payloads in full (see ``ServerConfig.reveal``)."""
