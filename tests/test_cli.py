@@ -532,3 +532,40 @@ def test_subprocess_signals_stop_run_and_worker_gracefully(tmp_path: Path) -> No
                 proc.wait()
     assert show(db, "sig-1")["result"] == 10
     assert show(db, "sig-2")["status"] == "waiting"
+
+
+def test_cli_decisions_record_the_os_user_without_by(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOGNAME", "carol")  # getpass.getuser reads LOGNAME first
+    run_id = enqueue(db, "cli_review", '{"doc": "post-3"}')
+    drain(db)
+    cli(db, "approve", run_id)
+    drain(db)
+    done = show(db, run_id)
+    assert done["steps"][0]["info"]["by"] == "carol"
+    assert done["result"] == "published post-3 (carol)"
+
+
+def test_every_spokehub_command_named_in_docs_and_messages_exists() -> None:
+    """`spokehub runs fork` was suggested by the dead-letter message and docs (issue 8 #14)."""
+    import re
+
+    import typer.main
+
+    root = Path(__file__).parents[1]
+    group = typer.main.get_command(app)
+    texts = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    texts += sorted((root / "src" / "spokehub").rglob("*.py"))
+    mention = re.compile(r"[`(]\s*(?:\.venv/bin/)?spokehub((?: [a-z][a-z-]*){1,2})")
+    checked = 0
+    for path in texts:
+        for match in mention.finditer(path.read_text(encoding="utf-8")):
+            words = match.group(1).split()
+            command = group.commands.get(words[0])  # type: ignore[attr-defined]
+            assert command is not None, f"{path.name}: `spokehub {words[0]}` is no command"
+            subcommands = getattr(command, "commands", None)
+            if subcommands is not None and len(words) > 1:
+                assert words[1] in subcommands, f"{path.name}: `spokehub {' '.join(words)}`"
+            checked += 1
+    assert checked > 20

@@ -175,3 +175,20 @@ def test_a_resumed_activation_logs_its_trace_without_a_store_read(tmp_path: Path
         assert resumer.get_run(handle.id).result == "o-9:yes"
     (line,) = [json.loads(x) for x in out.getvalue().splitlines() if "resumed with" in x]
     assert (line["run_id"], line["trace_id"]) == (handle.id, trace)
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_uvicorn_color_message_never_reaches_the_logs(restore_root: None, fmt: str) -> None:
+    """uvicorn logs ``extra={"color_message": ...}`` with terminal escape codes (issue 8 #14)."""
+    out = io.StringIO()
+    configure_logging(fmt=fmt, level="INFO", stream=out)  # type: ignore[arg-type]
+    logging.getLogger("uvicorn.error").info(
+        "Started server process [%d]",
+        4242,
+        extra={"color_message": "Started server process [\x1b[36m%d\x1b[0m]"},
+    )
+    text = out.getvalue()
+    assert "Started server process [4242]" in text
+    assert "color_message" not in text
+    assert "\x1b" not in text
+    assert "\\u001b" not in text

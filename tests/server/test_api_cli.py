@@ -107,3 +107,44 @@ def test_serve_refuses_bad_options_in_one_line(tmp_path: Path) -> None:
     assert no_slo.returncode == 2
     assert no_slo.stderr.startswith("error:")
     assert len(no_slo.stderr.strip().splitlines()) == 1
+
+
+def test_docs_server_example_matches_a_real_session(tmp_path: Path) -> None:
+    """docs/server.md shows `spokehub serve` output; it must be what the command prints, and
+    the logs carry no uvicorn color_message (issue 8 #14)."""
+    doc = (ROOT / "docs" / "server.md").read_text(encoding="utf-8")
+    banner = next(line for line in doc.splitlines() if line.startswith("spokehub serving "))
+    db = tmp_path / "d.db"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPOKEHUB_")}
+    command = [sys.executable, "-m", "spokehub.cli", "--db", str(db), "serve", "--port", str(port)]
+    command += ["--app", "examples/order_saga.py", "--worker"]
+    for fmt in ("text", "json"):
+        server = subprocess.Popen(
+            [*command, "--log-format", fmt],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert server.poll() is None, server.communicate()[1]
+                assert time.monotonic() < deadline, "the server did not become ready"
+                time.sleep(0.1)
+        finally:
+            server.send_signal(signal.SIGINT)
+            _, err = server.communicate(timeout=20)
+        lines = err.splitlines()
+        assert lines[0] == banner.replace(":8321/", f":{port}/"), fmt
+        assert "color_message" not in err
+        assert "\x1b" not in err
+        assert "\\u001b" not in err
+        assert any("Application startup complete." in line for line in lines)

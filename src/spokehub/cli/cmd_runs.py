@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+import os
 from typing import Annotated
 
 import typer
@@ -29,7 +31,20 @@ ApprovalName = Annotated[
     str | None, typer.Option("--name", help="Which approval, when the run waits for several.")
 ]
 Comment = Annotated[str | None, typer.Option("--comment", help="Why; recorded in the ledger.")]
-By = Annotated[str | None, typer.Option("--by", help="Who decides; recorded in the ledger.")]
+By = Annotated[
+    str | None,
+    typer.Option("--by", help="Who decides; recorded in the ledger (default: your OS user)."),
+]
+
+
+def _decider(by: str | None) -> str:
+    """``--by``, else the OS user running the command: a decision always names someone."""
+    if by is not None:
+        return by
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER (some containers)
+        return f"uid-{os.getuid()}"
 
 
 @runs_app.command("list")
@@ -91,7 +106,7 @@ def approve_command(
 ) -> None:
     """Approve the approval a run waits for."""
     decided = run_with_client(
-        ctx, lambda client: ops.approve(client, run_id, name=name, comment=comment, by=by)
+        ctx, lambda client: ops.approve(client, run_id, name=name, comment=comment, by=_decider(by))
     )
     _decided(decided, as_json)
 
@@ -106,7 +121,7 @@ def reject_command(
 ) -> None:
     """Reject the approval a run waits for (the workflow sees ApprovalRejected)."""
     decided = run_with_client(
-        ctx, lambda client: ops.reject(client, run_id, name=name, comment=comment, by=by)
+        ctx, lambda client: ops.reject(client, run_id, name=name, comment=comment, by=_decider(by))
     )
     _decided(decided, as_json)
 

@@ -21,6 +21,9 @@ from spokehub.observability.runs import known_trace_id
 from spokehub.runtime.context import current_step, current_workflow
 
 CONTEXT_FIELDS = ("run_id", "workflow", "step", "seq", "attempt", "trace_id", "span_id")
+# uvicorn passes the same message again with terminal colour codes for its own formatter;
+# it is not a field, and escape codes have no place in a log file.
+_NOT_FIELDS = frozenset({"color_message"})
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", *CONTEXT_FIELDS}
 
@@ -28,7 +31,9 @@ _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime
 def extras(record: logging.LogRecord) -> dict[str, Any]:
     """The structured fields a caller passed with ``extra=``."""
     return {
-        k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")
+        k: v
+        for k, v in record.__dict__.items()
+        if k not in _STANDARD and k not in _NOT_FIELDS and not k.startswith("_")
     }
 
 

@@ -484,7 +484,7 @@ class RelationalStore:
                 f"run {c.id!r} was recovered {c.recoveries} times after the worker executing "
                 "it died or lost its lease; it is dead-lettered so that it stops taking workers "
                 "down. Find the cause in the logs of the workers that died, then fork it "
-                "(spokehub runs fork ID) to try again"
+                f"(spokehub fork {c.id} --from-step 1, or a later step) to try again"
             ),
         }
         row = conn.execute(
