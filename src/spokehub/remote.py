@@ -21,7 +21,10 @@ from urllib.parse import quote, unquote
 
 import httpx
 
+from spokehub.engine.validation import check_payload
 from spokehub.errors import (
+    InputTooLarge,
+    InvalidInput,
     InvalidRunState,
     RunIdConflict,
     RunNotFound,
@@ -85,6 +88,12 @@ class Call(Generic[T]):
     decode: Callable[[Any], T]
     params: dict[str, Any] | None = None
     body: Any = None
+
+    def __post_init__(self) -> None:
+        # Text that cannot be sent as UTF-8 JSON fails here with the server's error, not
+        # deep in httpx; the size limit is the server's to apply (it answers 413).
+        if self.body is not None:
+            check_payload(self.body, "the request body", max_bytes=None)
 
 
 def _runs(data: Any) -> list[RemoteRun]:
@@ -175,6 +184,8 @@ _ERRORS: dict[str, Callable[[str, Call[Any]], SpokehubError]] = {
     "invalid_state": lambda message, _: InvalidRunState(message),
     "workflow_not_found": lambda message, _: WorkflowNotFound(message),
     "serialization": lambda message, _: SerializationError(message),
+    "invalid_input": lambda message, _: InvalidInput(message),
+    "too_large": lambda message, _: InputTooLarge(message),
 }
 
 

@@ -8,7 +8,14 @@ import time
 
 import pytest
 
-from spokehub.errors import InvalidRunState, RunIdConflict, RunNotFound, WorkflowNotFound
+from spokehub.errors import (
+    InputTooLarge,
+    InvalidInput,
+    InvalidRunState,
+    RunIdConflict,
+    RunNotFound,
+    WorkflowNotFound,
+)
 from spokehub.remote import AsyncRemoteClient, RemoteClient, RemoteError, RemoteRun
 from spokehub.types import RunStatus
 from tests.server.conftest import LiveServer
@@ -99,3 +106,13 @@ def test_async_client_is_the_same_api(live: LiveServer) -> None:
 
     run = asyncio.run(scenario())
     assert run.result == {"n": 7}
+
+
+def test_bad_input_comes_back_as_the_embedded_clients_errors(live: LiveServer) -> None:
+    with RemoteClient(live.url, live.tokens["operator"]) as api:
+        with pytest.raises(InvalidInput, match="UTF-8"):
+            api.start("api_echo", {"event": {"x": "\ud800"}})
+        with pytest.raises(InvalidInput, match="run id"):
+            api.start("api_add", {"a": 1}, run_id="a/b")
+        with pytest.raises(InputTooLarge, match="reference"):
+            api.start("api_echo", {"event": {"blob": "x" * (1024 * 1024 + 1)}})
