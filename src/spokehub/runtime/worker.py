@@ -14,7 +14,6 @@ import contextlib
 import functools
 import logging
 import os
-import secrets
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -23,35 +22,13 @@ from spokehub.errors import StoreError
 from spokehub.runtime.clock import DatabaseClock
 from spokehub.runtime.definitions import DEFAULT_QUEUE, REGISTRY
 from spokehub.runtime.driver import RunDriver
+from spokehub.runtime.identity import dead_local_owners, owner_name
 from spokehub.store.base import Claimed, QueueLimits, RunRecord, WorkerInfo
 
 if TYPE_CHECKING:
     from spokehub.runtime.client import Client
 
 log = logging.getLogger("spokehub.worker")
-
-
-def _owner_name(name: str | None) -> str:
-    # host:pid:token. The token keeps a restarted process with a recycled pid from being
-    # mistaken for its predecessor; host and pid let a worker on the same host see that the
-    # owner of a lease is dead without waiting for the lease to run out.
-    return f"{name or socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
-def _dead_local_owners(owners: Sequence[str], me: str) -> list[str]:
-    host = socket.gethostname()
-    dead = []
-    for owner in owners:
-        parts = owner.rsplit(":", 2)
-        if owner == me or len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
-            continue
-        try:
-            os.kill(int(parts[1]), 0)
-        except ProcessLookupError:
-            dead.append(owner)
-        except PermissionError:  # alive, owned by another user
-            pass
-    return dead
 
 
 class Worker:
@@ -84,7 +61,7 @@ class Worker:
         self.queues = tuple(queues)
         self.concurrency = concurrency
         self.root_id = root_id
-        self.owner = _owner_name(name)
+        self.owner = owner_name(name)
         self.name = name or socket.gethostname()
         settings = client.settings
         self.max_recoveries = settings.max_recoveries
@@ -317,6 +294,6 @@ class Worker:
 
     async def _dead_owner_sweep(self) -> None:
         owners = await self.client.store.running_owners()
-        self._dead_owners = _dead_local_owners(owners, self.owner)
+        self._dead_owners = dead_local_owners(owners, self.owner)
         if self._dead_owners:
             self.notify()
