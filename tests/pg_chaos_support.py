@@ -1,29 +1,24 @@
-"""Processes and the PostgreSQL server, for the PostgreSQL failure tests.
+"""Processes for the PostgreSQL failure tests.
 
-``WorkerProcess`` runs ``pg_chaos_worker.py``; ``restart_postgres`` stops the local server
-the way a crash does (``pg_ctl -m immediate``: no checkpoint, every backend killed) and
-starts it again, waiting until it answers.
+``WorkerProcess`` runs ``pg_chaos_worker.py``. The tests that crash-restart the server do it
+to a throwaway cluster of their own (``tests/pg_cluster.py``), never to the machine's server.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
 from tests import pg_chaos_ledger
 
 HERE = Path(__file__).resolve().parent
-PG_VERSION = os.environ.get("SPOKEHUB_TEST_PG_VERSION", "15")
-PG_CLUSTER = os.environ.get("SPOKEHUB_TEST_PG_CLUSTER", "main")
-PG_HOST = "127.0.0.1"
 
 
 def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> float:
@@ -49,6 +44,7 @@ class WorkerProcess:
         settings: dict[str, str] | None = None,
         command: Sequence[str] | None = None,
         ready_timeout: float = 90.0,
+        expect_ready: bool = False,
     ) -> None:
         env = {**os.environ, pg_chaos_ledger.LEDGER_ENV: str(ledger), **(settings or {})}
         self.log_path = log
@@ -65,7 +61,7 @@ class WorkerProcess:
         self.pid = self.proc.pid
         self.started = time.time()
         self.owner = ""
-        if command is None:
+        if command is None or expect_ready:  # a command that runs pg_chaos_worker.py says so
             assert self.proc.stdout is not None
             line = self._readline(ready_timeout)
             if not line.startswith("ready"):
@@ -108,62 +104,6 @@ class WorkerProcess:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
-
-
-# -- the PostgreSQL server ---------------------------------------------------------------------
-def _ctl(*args: str) -> None:
-    tool = shutil.which("pg_ctlcluster")
-    if tool is None:
-        raise AssertionError("pg_ctlcluster is not installed: these tests restart the server")
-    subprocess.run(
-        [tool, "--skip-systemctl-redirect", PG_VERSION, PG_CLUSTER, *args],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-
-
-def pg_ready() -> bool:
-    out = subprocess.run(["pg_isready", "-h", PG_HOST, "-t", "2"], capture_output=True)
-    return out.returncode == 0
-
-
-def stop_postgres() -> float:
-    """Crash-stop the server: ``pg_ctl -m immediate`` (no shutdown checkpoint). Returns when."""
-    at = time.time()
-    _ctl("stop", "-m", "immediate")
-    return at
-
-
-def start_postgres() -> float:
-    """Start the server and wait until it answers; returns when it did.
-
-    ``recovery_init_sync_method=syncfs`` only changes how the data directory is flushed
-    before crash recovery (one syncfs instead of an fsync per file): recovery itself is
-    the normal WAL replay, a few seconds faster to start.
-    """
-    if not pg_ready():
-        with contextlib.suppress(subprocess.CalledProcessError):
-            _ctl("start", "--", "-o", "-c recovery_init_sync_method=syncfs")
-    wait_until(pg_ready, 60, "PostgreSQL to accept connections")
-    return time.time()
-
-
-@contextlib.contextmanager
-def server_restored() -> Iterator[None]:
-    """Whatever happens inside, the server is up again afterwards."""
-    try:
-        yield
-    finally:
-        start_postgres()
-
-
-def restart_postgres(down_for: float = 1.0) -> tuple[float, float]:
-    """Crash-stop the server, keep it down ``down_for`` seconds, start it: (stopped, ready)."""
-    with server_restored():
-        stopped = stop_postgres()
-        time.sleep(down_for)
-    return stopped, time.time()
 
 
 # -- sockets of a process, to find its backends in pg_stat_activity ---------------------------

@@ -6,7 +6,9 @@ are executed by three worker processes while the test
 
 * SIGKILLs a random worker every one to three seconds and starts a new one in its place;
 * crash-restarts PostgreSQL (``pg_ctl -m immediate``) once mid-run, and once right after a
-  SIGKILL, while the dead worker's runs wait to be recovered by the others.
+  SIGKILL, while the dead worker's runs wait to be recovered by the others. The server is a
+  throwaway cluster of the test's own (``tests/pg_cluster.py``: ``initdb`` in a temporary
+  directory, a free port), never the machine's PostgreSQL.
 
 Then it audits spokehub's ledger against the external ledger the steps write
 (``pg_chaos_ledger``): every run completed with the right result; each step's effect was
@@ -34,14 +36,8 @@ from spokehub import Client, EventKind, RunStatus, Settings
 from tests import pg_chaos_app as app
 from tests import pg_chaos_ledger as ledger
 from tests.crash_ledger import check_ledger
-from tests.pg_chaos_support import (
-    WorkerProcess,
-    pg_ready,
-    server_restored,
-    start_postgres,
-    stop_postgres,
-    wait_until,
-)
+from tests.pg_chaos_support import WorkerProcess, wait_until
+from tests.pg_cluster import ThrowawayCluster, throwaway_cluster
 
 RUNS = int(os.environ.get("PG_CHAOS_RUNS", "360"))
 WORKERS = 3
@@ -67,7 +63,7 @@ def pg(url: str) -> Iterator[Any]:
 
 @dataclass
 class Chaos:
-    url: str
+    cluster: ThrowawayCluster
     tmp: Path
     rng: random.Random
     seed: int
@@ -76,6 +72,10 @@ class Chaos:
     outages: list[tuple[float, float]] = field(default_factory=list)  # (stopped, ready)
     spawned: int = 0
     pending_at_sweep_restart: int = 0
+
+    @property
+    def url(self) -> str:
+        return self.cluster.url
 
     @property
     def ledger_path(self) -> Path:
@@ -109,10 +109,12 @@ class Chaos:
         self.workers[i] = self.spawn()
 
     def restart_postgres(self, down_for: float = 1.0) -> None:
-        with server_restored():
-            stopped = stop_postgres()
+        try:
+            stopped = self.cluster.stop("immediate")
             time.sleep(down_for)
-        self.outages.append((stopped, start_postgres()))
+        finally:
+            ready = self.cluster.ensure_started()
+        self.outages.append((stopped, ready))
         self.check_workers_recovered()
 
     def check_workers_recovered(self) -> None:
@@ -236,29 +238,37 @@ def _overlaps(run_id: str, execs: list[ledger.Attempt], killed: dict[int, float]
 
 
 # -- the test -----------------------------------------------------------------------------------
+@pytest.fixture
+def cluster() -> Iterator[ThrowawayCluster]:
+    """A PostgreSQL of the test's own: this test crash-restarts it."""
+    with throwaway_cluster() as c:
+        yield c
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_chaos_kills_and_server_restarts_lose_nothing_and_repeat_no_effect(
-    pg_url: str, tmp_path: Path
+    cluster: ThrowawayCluster, tmp_path: Path
 ) -> None:
     seed = int(os.environ.get("PG_CHAOS_SEED", time.time_ns() % 2**32))
     print(f"PG_CHAOS_SEED={seed}")
-    chaos = Chaos(pg_url, tmp_path, random.Random(seed), seed)
+    pg_url = cluster.url
+    chaos = Chaos(cluster, tmp_path, random.Random(seed), seed)
     ledger.create(chaos.ledger_path)
     with Client(settings=Settings(database_url=pg_url)) as starter:
         run_ids = [
             starter.start(app.chaos_flow.options(run_id=f"chaos-{n}"), n).id for n in range(RUNS)
         ]
     began = time.monotonic()
-    with server_restored():
-        try:
-            chaos.workers = [chaos.spawn() for _ in range(WORKERS)]
-            _unleash(chaos, began)
-            for w in chaos.workers:
-                assert w.alive(), f"worker {w.pid} died by itself:\n{w.log_text()[-3000:]}"
-        finally:
-            for w in chaos.workers:
-                chaos.kills.append((w.pid, w.kill()))
+    try:
+        chaos.workers = [chaos.spawn() for _ in range(WORKERS)]
+        _unleash(chaos, began)
+        for w in chaos.workers:
+            assert w.alive(), f"worker {w.pid} died by itself:\n{w.log_text()[-3000:]}"
+    finally:
+        for w in chaos.workers:
+            chaos.kills.append((w.pid, w.kill()))
+        cluster.ensure_started()
     elapsed = time.monotonic() - began
     kills = len(chaos.kills) - len(chaos.workers)  # not counting the last ones, at the end
     # A new client: one opened before the server restarts fails its first operation
@@ -317,4 +327,4 @@ def _unleash(chaos: Chaos, began: float) -> None:
             chaos.replace(i)
     assert restarted_mid_run, "every run finished before the server could be restarted"
     assert restarted_in_sweep, "every run finished before the restart during a recovery"
-    assert pg_ready()
+    assert chaos.cluster.running()

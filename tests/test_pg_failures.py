@@ -296,7 +296,9 @@ def test_a_run_that_kills_its_workers_is_dead_lettered_while_others_complete(
     kills = scene.attempts("poison")
     assert len(kills) == MAX_RECOVERIES + 1, kills  # first execution, then each recovery
     assert len({k.pid for k in kills}) == len(kills)
-    assert restarts >= len(kills)
+    # The last death may not have been restarted yet: a zombie counts as dead at once.
+    deaths = restarts + sum(1 for w in slots if not w.alive())
+    assert deaths >= len(kills)
     assert run.finished_at is not None
     for i, h in enumerate(others):
         other = h.get()

@@ -223,3 +223,34 @@ def test_a_lost_commit_hands_the_run_back_at_once(pg_url: str) -> None:
     assert run.recoveries == 0  # released, not recovered
     assert len(CUT) == 2  # the lost result ran again: at least once, as documented
     assert took < 15, f"the run waited {took:.1f}s, as if for its 60 s lease"
+
+
+# -- closing ----------------------------------------------------------------------------------
+def test_closing_a_listening_store_does_not_wait_out_a_poll_timeout(pg_url: str) -> None:
+    """The LISTEN thread is woken by close(): no second-long wait at the end of every process.
+
+    (Speed figures are in benchmarks/README.md; this bound is ten times the real figure and
+    well under the 1 s poll the listener used to wait out.)"""
+    from spokehub.store.postgres import PostgresStore
+
+    async def main() -> float:
+        store = PostgresStore(Settings(database_url=pg_url))
+        await store.migrate()
+        unsubscribe = store.subscribe(lambda queue: None)
+        listener = store._listener
+        assert listener is not None
+        for _ in range(1000):  # up to 10 s for the LISTEN connection
+            if listener.connects:
+                break
+            await asyncio.sleep(0.01)
+        assert listener.connects == 1
+        await asyncio.sleep(0.05)  # the thread is now waiting for notifications
+        unsubscribe()
+        begin = time.perf_counter()
+        await store.close()
+        took = time.perf_counter() - begin
+        assert not listener._thread.is_alive()
+        return took
+
+    took = asyncio.run(main())
+    assert took < 0.3, f"closing the store took {took:.2f}s"

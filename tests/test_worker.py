@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
+import threading
+import time
+import uuid
 from pathlib import Path
+
+import pytest
 
 import spokehub as sh
 from spokehub import Client, RetryPolicy, RunStatus, Settings, step, workflow
@@ -78,3 +84,75 @@ def test_a_worker_whose_lease_was_taken_commits_nothing(tmp_path: Path) -> None:
     assert run.status is RunStatus.RUNNING
     assert run.lease_owner == "thief"
     assert EventKind.STEP_COMPLETED not in kinds  # fenced out (heartbeat first, commit second)
+
+
+# -- an async step that blocks the event loop ----------------------------------------------------
+blocking_calls: list[str] = []
+
+
+@step(retry=RetryPolicy(max_attempts=1))
+async def wk_blocks_the_loop(tag: str) -> str:
+    blocking_calls.append(tag)
+    time.sleep(2.0)  # noqa: ASYNC251 - the mistake under test: blocks the worker's loop
+    return tag
+
+
+@workflow
+async def wk_blocking_flow(tag: str) -> str:
+    return await wk_blocks_the_loop(tag)
+
+
+def _rival(url: str, stop: threading.Event) -> None:
+    """Another worker, on its own thread and loop, that takes every run whose lease ran out."""
+    settings = Settings(database_url=url, lease_seconds=0.3, poll_interval=0.05)
+
+    async def main() -> None:
+        client = Client(settings=settings)
+        try:
+            worker = sh.Worker(client)
+            task = asyncio.create_task(worker.run())
+            while not stop.is_set():  # noqa: ASYNC110 - set by another thread
+                await asyncio.sleep(0.02)
+            worker.stop()
+            await task
+        finally:
+            await client.close_async()
+
+    asyncio.run(main())
+
+
+def test_an_async_step_that_blocks_the_loop_keeps_its_lease_and_is_named(
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """time.sleep(2) in an async step with a 0.3 s lease: the heartbeat does not depend on the
+    loop, so a rival worker never takes the run, the step runs once, and a warning names it."""
+    settings = Settings(database_url=db_url, lease_seconds=0.3, poll_interval=0.05)
+    tag = f"blocked-{uuid.uuid4().hex[:6]}"
+    stop = threading.Event()
+    rival = threading.Thread(target=_rival, args=(db_url, stop))
+    with Client(settings=settings) as client, caplog.at_level(logging.WARNING):
+        handle = client.start(wk_blocking_flow.options(run_id=tag), tag)
+
+        async def go() -> None:
+            worker = sh.Worker(client)
+            task = asyncio.create_task(worker.run(until_idle=True))
+            while tag not in blocking_calls:  # noqa: ASYNC110 - the step appends it
+                await asyncio.sleep(0.01)
+            await asyncio.wait_for(task, 20)
+
+        rival.start()
+        try:
+            asyncio.run(go())
+            assert handle.result(timeout=10) == tag
+        finally:
+            stop.set()
+            rival.join(10)
+        run = client.get_run(tag)
+    assert blocking_calls.count(tag) == 1, "a rival took the run while its loop was blocked"
+    assert run.recoveries == 0
+    warnings = [
+        r.getMessage() for r in caplog.records if "event loop has been blocked" in r.getMessage()
+    ]
+    assert warnings, "no warning about the blocked loop"
+    assert "step 'wk_blocks_the_loop'" in warnings[0], warnings[0]
+    assert tag in warnings[0], warnings[0]

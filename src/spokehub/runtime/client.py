@@ -27,6 +27,7 @@ from spokehub.errors import (
 )
 from spokehub.runtime.clock import Clock, DatabaseClock, SystemClock
 from spokehub.runtime.definitions import REGISTRY, Workflow
+from spokehub.runtime.heartbeat import Heartbeats
 from spokehub.runtime.interceptors import (
     EventsCommittedInput,
     Interceptor,
@@ -164,6 +165,7 @@ class Client:
         self.store: Store = open_store(self.settings)
         self._schema_ready = False
         self._workers: weakref.WeakSet[Worker] = weakref.WeakSet()
+        self._heartbeats = Heartbeats()
 
     # -- lifecycle --------------------------------------------------------------------------
     async def ensure_schema(self) -> None:
@@ -174,6 +176,7 @@ class Client:
             self._schema_ready = True
 
     async def close_async(self) -> None:
+        self._heartbeats.close()
         await self.store.close()
 
     def close(self) -> None:

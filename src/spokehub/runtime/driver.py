@@ -399,7 +399,9 @@ class RunDriver:
             idempotency_key=f"{self.run.id}:{call.seq}",
         )
         self.append(EventKind.STEP_STARTED, call.seq, name=st.name, attempt=attempt)
-        task = asyncio.create_task(self._attempt(st, args, kwargs, ctx))
+        # The name is what the heartbeat's watchdog reports if this step blocks the loop.
+        name = f"step {st.name!r} (run {self.run.id!r}, call #{call.seq}, attempt {attempt})"
+        task = asyncio.create_task(self._attempt(st, args, kwargs, ctx), name=name)
         self.steps[task] = (call, attempt)
 
     async def _attempt(

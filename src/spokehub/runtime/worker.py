@@ -14,7 +14,6 @@ import contextlib
 import functools
 import logging
 import os
-import secrets
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -23,35 +22,13 @@ from spokehub.errors import StoreError
 from spokehub.runtime.clock import DatabaseClock
 from spokehub.runtime.definitions import DEFAULT_QUEUE, REGISTRY
 from spokehub.runtime.driver import RunDriver
+from spokehub.runtime.identity import dead_local_owners, owner_name
 from spokehub.store.base import Claimed, QueueLimits, RunRecord, WorkerInfo
 
 if TYPE_CHECKING:
     from spokehub.runtime.client import Client
 
 log = logging.getLogger("spokehub.worker")
-
-
-def _owner_name(name: str | None) -> str:
-    # host:pid:token. The token keeps a restarted process with a recycled pid from being
-    # mistaken for its predecessor; host and pid let a worker on the same host see that the
-    # owner of a lease is dead without waiting for the lease to run out.
-    return f"{name or socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
-def _dead_local_owners(owners: Sequence[str], me: str) -> list[str]:
-    host = socket.gethostname()
-    dead = []
-    for owner in owners:
-        parts = owner.rsplit(":", 2)
-        if owner == me or len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
-            continue
-        try:
-            os.kill(int(parts[1]), 0)
-        except ProcessLookupError:
-            dead.append(owner)
-        except PermissionError:  # alive, owned by another user
-            pass
-    return dead
 
 
 class Worker:
@@ -84,7 +61,7 @@ class Worker:
         self.queues = tuple(queues)
         self.concurrency = concurrency
         self.root_id = root_id
-        self.owner = _owner_name(name)
+        self.owner = owner_name(name)
         self.name = name or socket.gethostname()
         settings = client.settings
         self.max_recoveries = settings.max_recoveries
@@ -92,12 +69,14 @@ class Worker:
         self.draining = False
         self.started_at = 0.0
         self.lease_seconds = settings.lease_seconds
+        self.beat_every = max(0.05, self.lease_seconds / 3)
         self.poll_interval = settings.poll_interval
         self.inline_wait = settings.inline_wait if inline_wait is None else inline_wait
         self.active: dict[str, tuple[RunDriver, asyncio.Task[None]]] = {}
         self._wake: asyncio.Event | None = None
         self._stopping = False
         self._dead_owners: list[str] = []
+        self._chores: asyncio.Task[None] | None = None
         self.completed_activations = 0
         self._watch: str | None = None
         self._watched_done = False
@@ -147,7 +126,7 @@ class Worker:
         unsubscribe = self._subscribe()
         self.started_at = self.client.clock.now()
         await self._report("running")
-        heartbeat = asyncio.create_task(self._heartbeat())
+        self.client._heartbeats.add(self)
         try:
             if self.root_id is None or not self.active:  # a fresh embedded run has no dead owner
                 await self._dead_owner_sweep()
@@ -160,7 +139,9 @@ class Worker:
                 if self.draining and self.active:
                     await self._drain()
             finally:
-                heartbeat.cancel()
+                self.client._heartbeats.remove(self)
+                if self._chores is not None:
+                    self._chores.cancel()
                 self.client._workers.discard(self)
                 await self._shutdown()
 
@@ -289,34 +270,43 @@ class Worker:
             log.error("run %s: driver crashed", run_id, exc_info=task.exception())
         self.notify()
 
-    async def _heartbeat(self) -> None:
-        interval = max(0.05, self.lease_seconds / 3)
-        ticks = 0
-        while True:
-            await asyncio.sleep(interval)
-            ticks += 1
-            leases = {run_id: d.epoch for run_id, (d, _) in self.active.items()}
-            try:
-                lost = await self.client.store.renew(
-                    self.owner, leases, self.client.clock.now() + self.lease_seconds
-                )
-                await self._report("draining" if self.draining else "running")
-                if ticks % 3 == 0:
-                    await self._dead_owner_sweep()
-                clock = self.client.clock
-                if ticks % 10 == 0 and isinstance(clock, DatabaseClock):
-                    await clock.sync(self.client.store.db_time)
-            except StoreError as exc:
-                log.warning("heartbeat failed: %s", exc)
-                continue
-            for run_id in lost:
-                entry = self.active.get(run_id)
-                if entry is not None:
-                    log.warning("run %s: lease lost; stopping its activation here", run_id)
-                    entry[1].cancel()
+    # -- called by the client's heartbeat thread (runtime/heartbeat.py) ----------------------
+    async def renew_leases(self) -> set[str]:
+        """Extend the leases of the runs in flight; returns the runs whose lease was lost.
+
+        Runs on the heartbeat thread's loop, so it reads ``active`` as one snapshot.
+        """
+        leases = {run_id: d.epoch for run_id, (d, _) in list(self.active.items())}
+        lost = await self.client.store.renew(
+            self.owner, leases, self.client.clock.now() + self.lease_seconds
+        )
+        await self._report("draining" if self.draining else "running")
+        return lost
+
+    def leases_lost(self, lost: set[str]) -> None:
+        """On the worker's loop: stop the activations whose lease another worker took."""
+        for run_id in lost:
+            entry = self.active.get(run_id)
+            if entry is not None:
+                log.warning("run %s: lease lost; stopping its activation here", run_id)
+                entry[1].cancel()
+
+    def housekeeping(self, ticks: int) -> None:
+        """On the worker's loop, every third heartbeat: look for dead owners, resync time."""
+        if self._chores is None or self._chores.done():
+            self._chores = asyncio.create_task(self._housekeep(ticks), name="worker chores")
+
+    async def _housekeep(self, ticks: int) -> None:
+        try:
+            await self._dead_owner_sweep()
+            clock = self.client.clock
+            if ticks % 9 == 0 and isinstance(clock, DatabaseClock):
+                await clock.sync(self.client.store.db_time)
+        except StoreError as exc:
+            log.warning("dead-owner sweep failed: %s", exc)
 
     async def _dead_owner_sweep(self) -> None:
         owners = await self.client.store.running_owners()
-        self._dead_owners = _dead_local_owners(owners, self.owner)
+        self._dead_owners = dead_local_owners(owners, self.owner)
         if self._dead_owners:
             self.notify()
