@@ -43,6 +43,8 @@ class Settings:
             cancels them and gives their runs back.
         unsafe_durability: accept a PostgreSQL server with ``fsync`` or
             ``synchronous_commit`` off (throwaway databases only).
+        policy_dir: a directory of policy files (CEL); when set, the CLI's workers and the
+            server decide at the policy hook points with it (see docs/governance.md).
     """
 
     database_url: str = field(default_factory=default_database_url)
@@ -55,6 +57,7 @@ class Settings:
     max_recoveries: int = 5
     drain_timeout: float = 30.0
     unsafe_durability: bool = False
+    policy_dir: str | None = None
 
     def __post_init__(self) -> None:
         if self.sqlite_synchronous.upper() not in _SYNC_LEVELS:
@@ -87,6 +90,7 @@ class Settings:
             "SPOKEHUB_MAX_RECOVERIES": ("max_recoveries", int),
             "SPOKEHUB_DRAIN_TIMEOUT": ("drain_timeout", float),
             "SPOKEHUB_UNSAFE_DURABILITY": ("unsafe_durability", _flag),
+            "SPOKEHUB_POLICY_DIR": ("policy_dir", str),
         }
         for var, (name, kind) in mapping.items():
             raw = env.get(var)

@@ -15,6 +15,7 @@ from rich.console import Console
 
 from spokehub.config import Settings
 from spokehub.errors import SpokehubError
+from spokehub.governance.wiring import govern
 from spokehub.runtime.client import Client
 
 T = TypeVar("T")
@@ -39,6 +40,7 @@ _EXIT_BY_CODE = {
     "registration": EXIT_USAGE,
     "serialization": EXIT_USAGE,
     "workflow_not_found": EXIT_USAGE,
+    "policy_invalid": EXIT_USAGE,
     "run_not_found": EXIT_NOT_FOUND,
     "run_id_conflict": EXIT_CONFLICT,
     "invalid_state": EXIT_CONFLICT,
@@ -112,6 +114,7 @@ def run_with_client(ctx: typer.Context, body: Callable[[Client], Awaitable[T]]) 
 
     async def main() -> T:
         client = Client(settings=state(ctx).settings())
+        govern(client)  # policies of SPOKEHUB_POLICY_DIR, when set
         try:
             return await body(client)
         finally:

@@ -126,10 +126,18 @@ class Started:
 
 
 async def start_run(
-    client: Client, wf: Workflow[..., Any], data: dict[str, JSON], *, run_id: str | None = None
+    client: Client,
+    wf: Workflow[..., Any],
+    data: dict[str, JSON],
+    *,
+    run_id: str | None = None,
+    actor: str | None = None,
 ) -> Started:
-    """``start``, also telling whether this call created the run (decided in the database)."""
-    handle = await client.start_input_async(wf, data, run_id=run_id)
+    """``start``, also telling whether this call created the run (decided in the database).
+
+    ``actor`` (who asks) is recorded as the run's ``started_by`` and shown to policies.
+    """
+    handle = await client.start_input_async(wf, data, run_id=run_id, actor=actor)
     return Started(await client.get_run_async(handle.id), bool(handle.created))
 
 

@@ -37,6 +37,7 @@ from spokehub.errors import (
     StoreUnavailable,
     error_info,
 )
+from spokehub.runtime.annotations import bind_annotations
 from spokehub.runtime.context import StepContext, WorkflowContext
 from spokehub.runtime.definitions import REGISTRY, ChildSpec, StepDefinition, StepSpec, Workflow
 from spokehub.runtime.instance import AsyncInstance, Instance, SyncInstance
@@ -383,6 +384,8 @@ class RunDriver:
         ctx: StepContext,
     ) -> AttemptOutcome:
         started = self.clock.now()
+        # Interceptors of this attempt may record annotations under the step's number.
+        bind_annotations(lambda kind, data: self.append(kind, ctx.step, **data))
         try:
             value = await run_attempt(
                 st.fn,
@@ -419,7 +422,8 @@ class RunDriver:
             self.ready.append((call, event))
             return True
         exc: Exception = out.value
-        retryable = not isinstance(exc, SerializationError)
+        # An error may say it is final (a policy denial): retrying cannot change the outcome.
+        retryable = not isinstance(exc, SerializationError) and getattr(exc, "retryable", True)
         if retryable and st.retry.retries(exc, attempt):
             delay = st.retry.delay(attempt, seed=f"{self.run.id}:{call.seq}")
             retry_at = out.finished + delay

@@ -60,7 +60,7 @@ RunIdPath = Annotated[str, Path(min_length=1, max_length=200)]
     responses={200: {"model": RunOut, "description": "The run existed with this id and input"}},
     tags=["runs"],
 )
-async def start_run(body: StartRequest, request: Request, state: StateDep, _: Operator) -> Any:
+async def start_run(body: StartRequest, request: Request, state: StateDep, who: Operator) -> Any:
     """Start a run; idempotent by ``run_id`` (same id and input: the same run, 200).
 
     A ``traceparent`` header makes the run part of the caller's trace.
@@ -73,7 +73,9 @@ async def start_run(body: StartRequest, request: Request, state: StateDep, _: Op
             "start the server with --app MODULE_OR_FILE"
         )
     with request_span("POST /api/v1/runs", request.headers):
-        started = await ops.start_run(state.client, wf, body.input, run_id=body.run_id)
+        started = await ops.start_run(
+            state.client, wf, body.input, run_id=body.run_id, actor=who.name
+        )
     code = status.HTTP_201_CREATED if started.created else status.HTTP_200_OK
     return JSONResponse(RunOut(**started.run.to_dict()).model_dump(mode="json"), status_code=code)
 

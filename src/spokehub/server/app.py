@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spokehub import __version__
+from spokehub.governance.wiring import govern
 from spokehub.observability import Observability, configure_logging
 from spokehub.ops.hooks import load_hooks
 from spokehub.ops.tokens import Permission
@@ -66,6 +67,7 @@ def create_app(
             obs = Observability()
             obs.instrument(client)
             metrics = obs
+        govern(client)  # policies of SPOKEHUB_POLICY_DIR, when set
     state = ServerState(
         client=client,
         config=config,
