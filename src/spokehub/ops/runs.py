@@ -14,6 +14,7 @@ from typing import Any
 
 from spokehub.engine.events import Event
 from spokehub.engine.timeline import RowKind, RowStatus, Timeline, TimelineRow, build_timeline
+from spokehub.ops.audit import local_actor, record
 from spokehub.runtime.client import Client
 from spokehub.runtime.definitions import Workflow
 from spokehub.store.base import RunRecord
@@ -137,8 +138,14 @@ async def start_run(
 
     ``actor`` (who asks) is recorded as the run's ``started_by`` and shown to policies.
     """
+    actor = actor or local_actor()
     handle = await client.start_input_async(wf, data, run_id=run_id, actor=actor)
-    return Started(await client.get_run_async(handle.id), bool(handle.created))
+    started = Started(await client.get_run_async(handle.id), bool(handle.created))
+    if started.created:
+        await record(
+            client, "run.start", actor=actor, run_id=handle.id, details={"workflow": wf.name}
+        )
+    return started
 
 
 async def execute(client: Client, run_id: str) -> RunRecord:
@@ -184,11 +191,14 @@ async def follow(
         await asyncio.sleep(delay)
 
 
-async def send_signal(client: Client, run_id: str, name: str, payload: JSON = None) -> None:
+async def send_signal(
+    client: Client, run_id: str, name: str, payload: JSON = None, *, actor: str | None = None
+) -> None:
     """Send signal ``name`` to a run that has not finished; it is kept until the run waits."""
     if not name:
         raise ValueError("a signal name is a non-empty string")
     await client.send_signal_async(run_id, name, payload)
+    await record(client, "run.signal", actor=actor, run_id=run_id, details={"name": name})
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +221,7 @@ async def approve(
 ) -> Decided:
     """Approve the run's pending approval (``name`` when it waits for several)."""
     decided = await client.approve_async(run_id, name=name, comment=comment, by=by)
+    await record(client, "run.approve", actor=by, run_id=run_id, details={"name": decided})
     return Decided(run_id, decided, True)
 
 
@@ -224,16 +235,24 @@ async def reject(
 ) -> Decided:
     """Reject the run's pending approval; the workflow sees ``ApprovalRejected``."""
     decided = await client.reject_async(run_id, name=name, comment=comment, by=by)
+    await record(client, "run.reject", actor=by, run_id=run_id, details={"name": decided})
     return Decided(run_id, decided, False)
 
 
-async def cancel(client: Client, run_id: str) -> RunRecord:
+async def cancel(client: Client, run_id: str, *, actor: str | None = None) -> RunRecord:
     """Ask a run to stop. A run no worker picked up yet is cancelled at once."""
-    return await client.cancel_async(run_id)
+    run = await client.cancel_async(run_id)
+    await record(client, "run.cancel", actor=actor, run_id=run_id)
+    return run
 
 
 async def fork(
-    client: Client, run_id: str, *, from_step: int, new_run_id: str | None = None
+    client: Client,
+    run_id: str,
+    *,
+    from_step: int,
+    new_run_id: str | None = None,
+    actor: str | None = None,
 ) -> RunRecord:
     """Start a new run that replays ``run_id``'s calls before ``from_step``, then goes on live."""
     if from_step < 1:
@@ -242,4 +261,6 @@ async def fork(
         raise ValueError("the new run id must not be empty")
     # An id that is taken is refused by the store, atomically, with RunIdConflict.
     handle = await client.fork_async(run_id, from_step=from_step, new_run_id=new_run_id)
+    details = {"from_step": from_step, "new_run_id": handle.id}
+    await record(client, "run.fork", actor=actor, run_id=run_id, details=details)
     return await client.get_run_async(handle.id)

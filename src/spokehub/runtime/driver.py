@@ -51,6 +51,7 @@ from spokehub.runtime.outcomes import error_dict, run_compensation, value_of
 from spokehub.runtime.primitives import ApprovalSpec, SignalSpec, TimerSpec
 from spokehub.runtime.scope import Call, Scope
 from spokehub.runtime.steps import AttemptOutcome, run_attempt
+from spokehub.store import redaction
 from spokehub.store.base import Claimed, Finish, Flush, NewRun, Unload
 from spokehub.types import RunStatus
 
@@ -101,6 +102,8 @@ class RunDriver:
 
     # -- ledger and commits -----------------------------------------------------------------
     def append(self, kind: EventKind, seq: int | None = None, **data: Any) -> Event:
+        if redaction.filters_active():  # secrets resolved: what observers see is masked too
+            data = redaction.filter_value(data)
         event = Event(self.position, kind, self.clock.now(), seq, data, CURRENT_VERSION[kind])
         self.position += 1
         self.pending.events.append(event)

@@ -118,10 +118,10 @@ async def get_run(run_id: RunIdPath, state: StateDep, _: Reader) -> dict[str, An
     tags=["runs"],
 )
 async def send_signal(
-    run_id: RunIdPath, body: SignalRequest, state: StateDep, _: Operator
+    run_id: RunIdPath, body: SignalRequest, state: StateDep, who: Operator
 ) -> SignalSent:
     """Send a named signal; it is kept until the run waits for it."""
-    await ops.send_signal(state.client, run_id, body.name, body.payload)
+    await ops.send_signal(state.client, run_id, body.name, body.payload, actor=who.name)
     return SignalSent(run_id=run_id, name=body.name)
 
 
@@ -148,9 +148,9 @@ async def reject(
 
 
 @router.post("/runs/{run_id}/cancel", response_model=RunOut, tags=["runs"])
-async def cancel(run_id: RunIdPath, state: StateDep, _: Operator) -> dict[str, Any]:
+async def cancel(run_id: RunIdPath, state: StateDep, who: Operator) -> dict[str, Any]:
     """Ask the run to stop; compensations of its completed steps run first."""
-    run = await ops.cancel(state.client, run_id)
+    run = await ops.cancel(state.client, run_id, actor=who.name)
     return run.to_dict()
 
 
@@ -161,10 +161,16 @@ async def cancel(run_id: RunIdPath, state: StateDep, _: Operator) -> dict[str, A
     tags=["runs"],
 )
 async def fork(
-    run_id: RunIdPath, body: ForkRequest, state: StateDep, _: Operator
+    run_id: RunIdPath, body: ForkRequest, state: StateDep, who: Operator
 ) -> dict[str, Any]:
     """A new run replaying this one's calls before ``from_step``, then live."""
-    run = await ops.fork(state.client, run_id, from_step=body.from_step, new_run_id=body.new_run_id)
+    run = await ops.fork(
+        state.client,
+        run_id,
+        from_step=body.from_step,
+        new_run_id=body.new_run_id,
+        actor=who.name,
+    )
     return run.to_dict()
 
 
@@ -216,9 +222,11 @@ async def list_tokens(state: StateDep, _: Admin) -> list[dict[str, Any]]:
 @router.post(
     "/tokens", status_code=status.HTTP_201_CREATED, response_model=TokenCreated, tags=["tokens"]
 )
-async def create_token(body: TokenCreate, state: StateDep, _: Admin) -> dict[str, Any]:
+async def create_token(body: TokenCreate, state: StateDep, who: Admin) -> dict[str, Any]:
     """A new token; its secret is in this answer only."""
-    created = await tokens.create_token(state.client, name=body.name, role=body.role)
+    created = await tokens.create_token(
+        state.client, name=body.name, role=body.role, actor=who.name
+    )
     return {**created.record.to_dict(), "token": created.secret}
 
 
@@ -229,8 +237,8 @@ async def create_token(body: TokenCreate, state: StateDep, _: Admin) -> dict[str
     tags=["tokens"],
 )
 async def revoke_token(
-    token_id: Annotated[str, Path(min_length=1, max_length=200)], state: StateDep, _: Admin
+    token_id: Annotated[str, Path(min_length=1, max_length=200)], state: StateDep, who: Admin
 ) -> Response:
     """Revoke a token at once (dashboard sessions opened with it end too)."""
-    await tokens.revoke_token(state.client, token_id)
+    await tokens.revoke_token(state.client, token_id, actor=who.name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

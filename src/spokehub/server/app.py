@@ -31,7 +31,7 @@ from spokehub.runtime.client import Client
 from spokehub.runtime.definitions import REGISTRY
 from spokehub.runtime.loader import import_app
 from spokehub.runtime.worker import Worker
-from spokehub.server import api, dashboard, hooks
+from spokehub.server import api, audit, dashboard, hooks
 from spokehub.server.auth import LoginRequired, Principal, public, require
 from spokehub.server.config import ServerConfig
 from spokehub.server.errors import ERROR_RESPONSES, error_response, install_error_handlers
@@ -78,6 +78,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await state.client.ensure_schema()
+        await audit.record_server_start(state)
         worker_task = _start_worker(state.client) if config.worker else None
         try:
             yield
@@ -105,6 +106,8 @@ def create_app(
     app.include_router(hooks.router)
     app.include_router(_probes)
     app.include_router(dashboard.router)
+    app.include_router(audit.api_router)
+    app.include_router(audit.ui_router)
     return app
 
 
