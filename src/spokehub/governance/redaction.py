@@ -7,8 +7,8 @@ resolved a value, this module masks that exact text (and its JSON-escaped form) 
 * every payload the database stores (a filter of ``spokehub.store.redaction``), so ledger
   events, run inputs and results, errors, blobs and inbox payloads, and so every API response
   and dashboard page that reads them;
-* every log record (a log-record factory: message, arguments, extras, and the exception's
-  text before any handler formats it);
+* every log record (``Logger.makeRecord`` is wrapped: message, arguments, extras, and the
+  exception's text before any handler formats it);
 * step results and exceptions on their way out of the step (``SecretsInterceptor``), so the
   workflow code, traces and metrics see the masked value too, live and on replay alike.
 """
@@ -100,28 +100,35 @@ class Redactor:
 
     def _install(self) -> None:
         store_redaction.add_text_filter(self.text)
-        previous = logging.getLogRecordFactory()
+        # Wrap Logger.makeRecord (not the record factory): ``extra=`` fields are set on the
+        # record after the factory returns, and they must be masked too.
+        original = logging.Logger.makeRecord
         redactor = self
 
-        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-            record = previous(*args, **kwargs)
+        def make_record(logger: logging.Logger, *args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = original(logger, *args, **kwargs)
             redactor._record(record)
             return record
 
-        logging.setLogRecordFactory(factory)
+        logging.Logger.makeRecord = make_record  # type: ignore[method-assign,assignment]
         self._installed = True
 
     def _record(self, record: logging.LogRecord) -> None:
+        """Mask a record in place; a record without a secret is left exactly as it was."""
         try:
             message = record.getMessage()
         except Exception:  # a bad format: the handler reports it; mask what we can
             message = str(record.msg)
-        record.msg, record.args = self.text(message), None
+        masked = self.text(message)
+        if masked != message:
+            record.msg, record.args = masked, None
         for key, item in list(record.__dict__.items()):
-            if isinstance(item, str) and key not in ("msg", "name", "levelname", "pathname"):
-                setattr(record, key, self.text(item))
-            elif isinstance(item, dict | list):
-                setattr(record, key, self.value(item))
+            if key in ("msg", "args", "exc_info"):
+                continue
+            if isinstance(item, str | dict | list | tuple):
+                clean = self.value(item)
+                if clean != item:
+                    setattr(record, key, clean)
         if record.exc_info and record.exc_info[1] is not None:
             self.exception(record.exc_info[1])
 
