@@ -10,6 +10,7 @@ Example:
 """
 
 from spokehub.errors import PolicyDenied
+from spokehub.governance.audit import AuditEntry, AuditLog, Verification
 from spokehub.governance.decisions import (
     BindingResult,
     PolicyDecision,
@@ -41,11 +42,24 @@ from spokehub.governance.hooks import (
     DecisionSink,
     Policies,
     PolicyInterceptor,
+    check_approval,
     policy_gate,
     register_hook,
 )
 from spokehub.governance.policyset import PolicySet, load_policy_dir, load_policy_texts
+from spokehub.governance.redaction import REDACTOR, Redactor
+from spokehub.governance.secrets import (
+    EnvironmentProvider,
+    FileProvider,
+    SecretProvider,
+    Secrets,
+    SecretsInterceptor,
+    configure_secrets,
+    resolve_reference,
+    secret,
+)
 from spokehub.governance.source import PolicySource
+from spokehub.governance.wiring import govern, policies_of
 
 __all__ = [
     "HOOKS",
@@ -53,13 +67,18 @@ __all__ = [
     "HOOK_GATE",
     "HOOK_RUN_START",
     "HOOK_STEP",
+    "REDACTOR",
     "AuditChainBroken",
+    "AuditEntry",
+    "AuditLog",
     "BindingResult",
     "CelExprEngine",
     "CompileError",
     "CompiledExpression",
     "DecisionSink",
+    "EnvironmentProvider",
     "EvaluationFailed",
+    "FileProvider",
     "Policies",
     "PolicyDecision",
     "PolicyDenied",
@@ -69,14 +88,25 @@ __all__ = [
     "PolicySet",
     "PolicySource",
     "Problem",
+    "Redactor",
     "RustCelEngine",
     "SecretNotFound",
+    "SecretProvider",
+    "Secrets",
+    "SecretsInterceptor",
     "Subject",
+    "Verification",
     "Violation",
+    "check_approval",
+    "configure_secrets",
     "engine_named",
     "evaluate",
+    "govern",
     "load_policy_dir",
     "load_policy_texts",
+    "policies_of",
     "policy_gate",
     "register_hook",
+    "resolve_reference",
+    "secret",
 ]

@@ -10,14 +10,17 @@ matches turns a failed binding into ``excepted`` (recorded, not enforced).
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from spokehub.engine.serde import canonical, to_json
+from spokehub.engine.serde import _default as json_default
+from spokehub.engine.serde import canonical
 from spokehub.errors import SerializationError
-from spokehub.governance.engines import EvaluationFailed
+from spokehub.governance.engines import EvaluationFailed, PolicyEngine
 from spokehub.governance.policyset import CompiledPolicy, PolicySet
 from spokehub.types import JSON
 
@@ -170,7 +173,9 @@ class PolicyDecision:
         )
 
 
+@functools.lru_cache(maxsize=64)
 def _rfc3339(now: float) -> str:
+    # Cached: a busy worker asks for the same few instants (a FakeClock, a coarse clock).
     return datetime.fromtimestamp(now, UTC).isoformat().replace("+00:00", "Z")
 
 
@@ -184,32 +189,51 @@ def _error(policy: CompiledPolicy, what: str, line: int, exc: Exception) -> Viol
     )
 
 
-def _run_policy(policy: CompiledPolicy, activation: dict[str, Any]) -> tuple[str, list[Violation]]:
-    """(outcome, violations) of one policy over one activation."""
+def _variables(
+    policy: CompiledPolicy, engine: PolicyEngine, data: dict[str, Any], bound: Any
+) -> tuple[Any, list[Violation]]:
+    """Evaluate the policy's variables in order; each later one sees the earlier ones."""
+    values: dict[str, Any] = {}
+    lines = dict(policy.doc.variables)
+    for name, program in policy.variables:
+        try:
+            values[name] = program.evaluate(bound)
+            data["variables"] = dict(values)
+            bound = engine.bind(data)
+        except EvaluationFailed as exc:
+            return None, [_error(policy, f"variable {name!r}", lines[name].line, exc)]
+    return bound, []
+
+
+def _run_policy(
+    policy: CompiledPolicy, engine: PolicyEngine, data: dict[str, Any]
+) -> tuple[str, list[Violation]]:
+    """(outcome, violations) of one policy over one input."""
     doc = policy.doc
+    data["variables"] = {}
+    try:
+        bound = engine.bind(data)
+    except EvaluationFailed as exc:
+        return "error", [_error(policy, "the input", doc.line, exc)]
     lines = dict(doc.match_conditions)
     for name, program in policy.match_conditions:
         try:
-            held = program.evaluate(activation)
+            held = program.evaluate(bound)
         except EvaluationFailed as exc:
             return "error", [_error(policy, f"matchCondition {name!r}", lines[name].line, exc)]
         if held is not True:
             return "skipped", []
-    values: dict[str, Any] = {}
-    activation["variables"] = values
-    var_lines = dict(doc.variables)
-    for name, program in policy.variables:
-        try:
-            values[name] = program.evaluate(activation)
-        except EvaluationFailed as exc:
-            return "error", [_error(policy, f"variable {name!r}", var_lines[name].line, exc)]
+    if policy.variables:
+        bound, errors = _variables(policy, engine, data, bound)
+        if errors:
+            return "error", errors
     violations: list[Violation] = []
     failed = False
     for check in policy.validations:
         spec = check.spec
         where = _where(doc.file, spec.expression.line)
         try:
-            ok = check.program.evaluate(activation)
+            ok = check.program.evaluate(bound)
         except EvaluationFailed as exc:
             violations.append(_error(policy, "expression", spec.expression.line, exc))
             failed = True
@@ -219,13 +243,13 @@ def _run_policy(policy: CompiledPolicy, activation: dict[str, Any]) -> tuple[str
             violations.append(Violation(msg, EVALUATION_ERROR, where))
             failed = True
         elif not ok:
-            violations.append(Violation(_message(check, activation), spec.reason, where))
+            violations.append(Violation(_message(check, bound), spec.reason, where))
     if failed:
         return "error", violations
     return ("fail" if violations else "pass"), violations
 
 
-def _message(check: Any, activation: dict[str, Any]) -> str:
+def _message(check: Any, activation: Any) -> str:
     spec = check.spec
     if check.message_program is not None:
         try:
@@ -241,6 +265,19 @@ def input_digest(document: JSON) -> str:
     return "sha256:" + hashlib.sha256(canonical(document).encode()).hexdigest()
 
 
+def _json_input(document: Any) -> tuple[JSON, str]:
+    """The document as JSON values, and its digest, from one canonical serialisation."""
+    text = json.dumps(
+        document,
+        sort_keys=True,
+        separators=(",", ":"),
+        allow_nan=False,
+        default=json_default("policy input"),
+    )
+    digest = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    return json.loads(text), digest
+
+
 def evaluate(policies: PolicySet, subject: Subject, document: Any, *, now: float) -> PolicyDecision:
     """Decide ``document`` at ``subject``'s hook point with every binding that matches it."""
     bindings = [
@@ -248,11 +285,13 @@ def evaluate(policies: PolicySet, subject: Subject, document: Any, *, now: float
         for b in policies.bindings
         if b.match.matches(subject.hook, subject.workflow, subject.name, subject.actor)
     ]
-    try:
-        obj = to_json(document, what="policy input") if bindings else None
-        unreadable = None
-    except SerializationError as exc:  # fail closed: a document policies cannot read
-        obj, unreadable = None, str(exc)
+    obj: JSON = None
+    digest, unreadable = "", None
+    if bindings:
+        try:
+            obj, digest = _json_input(document)  # JSON-compatible first, on every engine
+        except (SerializationError, TypeError, ValueError) as exc:  # fail closed
+            unreadable = f"the input is not JSON: {exc}"
     request = {
         "hook": subject.hook,
         "workflow": subject.workflow,
@@ -268,8 +307,9 @@ def evaluate(policies: PolicySet, subject: Subject, document: Any, *, now: float
             where = _where(policy.doc.file, policy.doc.line)
             outcome, violations = "error", [Violation(unreadable, EVALUATION_ERROR, where)]
         else:
-            activation = {"object": obj, "params": binding.params, "request": request}
-            outcome, violations = _run_policy(policy, activation)
+            assert policies.cel is not None  # a set with bindings was compiled by an engine
+            data = {"object": obj, "params": binding.params, "request": request}
+            outcome, violations = _run_policy(policy, policies.cel, data)
         exception = None
         if outcome in ("fail", "error"):
             exception = next(
@@ -300,7 +340,7 @@ def evaluate(policies: PolicySet, subject: Subject, document: Any, *, now: float
         hook=subject.hook,
         decision=decision,
         policy_set=policies.digest,
-        input_digest=input_digest(obj) if bindings else "",
+        input_digest=digest,
         engine=policies.engine,
         results=tuple(results),
         subject={k: v for k, v in request.items() if v is not None and k != "time"},

@@ -97,10 +97,25 @@ class Policies:
         self.source = source if isinstance(source, PolicySource) else PolicySource.fixed(source)
         self.clock = clock or SystemClock()
         self.sink = sink
+        # (hook, workflow, name, actor) -> whether a binding matches, for the current digest.
+        self._binds_cache: dict[object, object] = {}
 
     @property
     def current(self) -> PolicySet:
         return self.source.current()
+
+    def binds(self, subject: Subject) -> bool:
+        """Whether any binding of the current set looks at ``subject`` (cheap: no input)."""
+        policies = self.current
+        cache = self._binds_cache
+        if cache.get("digest") != policies.digest or len(cache) > 4096:
+            cache.clear()
+            cache["digest"] = policies.digest
+        key = (subject.hook, subject.workflow, subject.name, subject.actor)
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = any(b.match.matches(*key) for b in policies.bindings)
+        return bool(found)
 
     async def decide(
         self, subject: Subject, document: Any, *, enforce: bool = True
@@ -116,6 +131,30 @@ class Policies:
         if enforce and decision.denied:
             raise denial(decision)
         return decision
+
+
+async def check_approval(
+    policies: Policies,
+    *,
+    run_id: str,
+    workflow: str,
+    name: str | None,
+    approved: bool,
+    by: str | None,
+    comment: str | None,
+) -> PolicyDecision:
+    """The ``approval`` hook: ask before an approve or reject decision is recorded; raises
+    ``PolicyDenied`` when a binding denies it (the approvals layer calls this)."""
+    subject = Subject(HOOK_APPROVAL, workflow, name, by, run_id)
+    document = {
+        "run_id": run_id,
+        "workflow": workflow,
+        "name": name,
+        "approved": approved,
+        "by": by,
+        "comment": comment,
+    }
+    return await policies.decide(subject, document)
 
 
 def denial(decision: PolicyDecision) -> PolicyDenied:
@@ -164,7 +203,7 @@ class PolicyInterceptor(Interceptor):
         if input.compensation or ctx.name == GATE_STEP:
             return await call_next(input)  # an undo is never refused; a gate decides itself
         subject = Subject(HOOK_STEP, ctx.workflow, ctx.name, None, ctx.run_id)
-        if not _binds(self.policies.current, subject):
+        if not self.policies.binds(subject):
             return await call_next(input)  # cheap path: no binding looks at this step
         document = {
             "workflow": ctx.workflow,
@@ -188,13 +227,6 @@ class PolicyInterceptor(Interceptor):
             await call_next(input)
         finally:
             _active.reset(token)
-
-
-def _binds(policies: PolicySet, subject: Subject) -> bool:
-    return any(
-        b.match.matches(subject.hook, subject.workflow, subject.name, subject.actor)
-        for b in policies.bindings
-    )
 
 
 @step(name=GATE_STEP, retry=NO_RETRY)

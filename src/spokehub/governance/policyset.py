@@ -68,6 +68,7 @@ class PolicySet:
 
     engine: str
     digest: str
+    cel: PolicyEngine | None = None  # what compiled the set (binds activations for it)
     policies: dict[str, CompiledPolicy] = field(default_factory=dict)
     bindings: tuple[BindingDoc, ...] = ()
     exceptions: tuple[ExceptionDoc, ...] = ()
@@ -213,6 +214,7 @@ def load_policy_texts(
     return PolicySet(
         engine=cel.name,
         digest=_digest(texts),
+        cel=cel,
         policies=policies,
         bindings=tuple(bindings),
         exceptions=tuple(exceptions),

@@ -12,8 +12,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from spokehub.engine.events import Event
+from spokehub.engine.events import Event, EventKind
 from spokehub.engine.timeline import RowKind, RowStatus, Timeline, TimelineRow, build_timeline
+from spokehub.governance.hooks import check_approval
+from spokehub.governance.wiring import policies_of
 from spokehub.ops.audit import local_actor, record
 from spokehub.runtime.client import Client
 from spokehub.runtime.definitions import Workflow
@@ -60,6 +62,15 @@ class RunView:
     def waits(self) -> list[TimelineRow]:
         return external_waits(self.timeline)
 
+    @property
+    def policy_decisions(self) -> list[dict[str, Any]]:
+        """The run's policy decisions in ledger order (``seq``: the call they judged)."""
+        return [
+            {"seq": e.seq, "at": e.at, **e.data}
+            for e in self.events
+            if e.kind is EventKind.POLICY_DECIDED
+        ]
+
     def to_dict(self) -> dict[str, Any]:
         data = self.run.to_dict()
         data["duration"] = run_duration(self.run, self.now)
@@ -67,6 +78,7 @@ class RunView:
         data["from_step"] = self.timeline.from_step
         data["steps"] = [row.to_dict() for row in self.timeline.calls]
         data["run_events"] = [row.to_dict() for row in self.timeline.run_rows]
+        data["policy_decisions"] = self.policy_decisions
         data["events"] = [event.to_dict() for event in self.events]
         return data
 
@@ -220,6 +232,7 @@ async def approve(
     by: str | None = None,
 ) -> Decided:
     """Approve the run's pending approval (``name`` when it waits for several)."""
+    await _approval_policy(client, run_id, name, True, by, comment)
     decided = await client.approve_async(run_id, name=name, comment=comment, by=by)
     await record(client, "run.approve", actor=by, run_id=run_id, details={"name": decided})
     return Decided(run_id, decided, True)
@@ -234,9 +247,34 @@ async def reject(
     by: str | None = None,
 ) -> Decided:
     """Reject the run's pending approval; the workflow sees ``ApprovalRejected``."""
+    await _approval_policy(client, run_id, name, False, by, comment)
     decided = await client.reject_async(run_id, name=name, comment=comment, by=by)
     await record(client, "run.reject", actor=by, run_id=run_id, details={"name": decided})
     return Decided(run_id, decided, False)
+
+
+async def _approval_policy(
+    client: Client,
+    run_id: str,
+    name: str | None,
+    approved: bool,
+    by: str | None,
+    comment: str | None,
+) -> None:
+    """The policies' ``approval`` hook, when the client has policies; raises PolicyDenied."""
+    policies = policies_of(client)
+    if policies is None:
+        return
+    run = await client.get_run_async(run_id)
+    await check_approval(
+        policies,
+        run_id=run_id,
+        workflow=run.workflow,
+        name=name,
+        approved=approved,
+        by=by,
+        comment=comment,
+    )
 
 
 async def cancel(client: Client, run_id: str, *, actor: str | None = None) -> RunRecord:
