@@ -110,3 +110,26 @@ def test_eval(policy_dir: Path, tmp_path: Path, engine: str) -> None:
     result = runner.invoke(app, [*base[:-1], "no-such-engine", "--input", "{}"])
     assert result.exit_code == 2
     assert "unknown policy engine" in result.output
+
+
+@pytest.mark.parametrize("engine", ["cel-expr-python", "common-expression-language"])
+def test_documented_examples_pass_their_cases(engine: str) -> None:
+    """examples/policies (licence allow-list, freeze window, blast radius) as docs show them."""
+    root = Path(__file__).resolve().parents[1] / "examples"
+    cases = root / "policy-cases.yaml"
+    args = ["policy", "test", str(root / "policies"), "--cases", str(cases), "--engine", engine]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "11 passed, 0 failed" in result.output
+
+
+def test_a_variable_must_be_json() -> None:
+    from spokehub.governance import PolicyLoadError, load_policy_texts
+
+    text = POLICY.replace(
+        "  validations:",
+        "  variables:\n    - name: now\n"
+        "      expression: timestamp('2026-01-01T00:00:00Z')\n  validations:",
+    )
+    with pytest.raises(PolicyLoadError, match="variable 'now' gives a timestamp"):
+        load_policy_texts([("p.yaml", text)], engine="cel-expr-python")

@@ -19,6 +19,7 @@ from spokehub.governance import (
     load_policy_texts,
     policy_gate,
 )
+from spokehub.governance.decisions import decisions_in
 from spokehub.testing import FakeClock, run_until_idle
 
 POLICIES = """
@@ -125,7 +126,7 @@ def governed(client: Client, text: str = POLICIES) -> Policies:
 
 
 def decisions(client: Client, run_id: str) -> list[dict[str, Any]]:
-    return [e.data for e in client.events(run_id) if e.kind is EventKind.POLICY_DECIDED]
+    return decisions_in(client.events(run_id))
 
 
 def test_start_denied_stores_nothing_and_allowed_start_records_its_decision(client: Client) -> None:
@@ -179,8 +180,10 @@ def test_allowed_step_is_recorded_and_unbound_steps_are_not(client: Client) -> N
     assert ATTEMPTS == ["dev"]
     steps = [d for d in decisions(client, "dev-charge") if d["hook"] == "step"]
     assert [d["decision"] for d in steps] == ["allow"]  # gov_note matched no binding
-    event = next(e for e in client.events("dev-charge") if e.data.get("hook") == "step")
-    assert event.seq == 2  # recorded under the step it judged
+    assert steps[0]["seq"] == 2  # recorded with the step it judged
+    completed = [e for e in client.events("dev-charge") if e.kind is EventKind.STEP_COMPLETED]
+    assert completed[1].data["notes"][0]["kind"] == "policy_decided"  # no extra ledger row
+    assert "notes" not in completed[0].data  # gov_note: no binding, nothing recorded
 
 
 def test_gate_allows_denies_and_can_be_caught(client: Client) -> None:

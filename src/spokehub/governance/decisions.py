@@ -13,10 +13,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from spokehub.engine.events import Event, EventKind
 from spokehub.engine.serde import _default as json_default
 from spokehub.engine.serde import canonical
 from spokehub.errors import SerializationError
@@ -30,6 +32,7 @@ __all__ = [
     "PolicyDecision",
     "Subject",
     "Violation",
+    "decisions_in",
     "evaluate",
 ]
 
@@ -345,3 +348,18 @@ def evaluate(policies: PolicySet, subject: Subject, document: Any, *, now: float
         results=tuple(results),
         subject={k: v for k, v in request.items() if v is not None and k != "time"},
     )
+
+
+def decisions_in(events: Sequence[Event]) -> list[dict[str, Any]]:
+    """A run's policy decisions from its ledger, in order, each with ``seq`` (the call it
+    judged, None at the start) and ``at``: ``policy_decided`` events and the ``notes`` that
+    step outcome events carry."""
+    found: list[dict[str, Any]] = []
+    for e in events:
+        if e.kind is EventKind.POLICY_DECIDED:
+            found.append({"seq": e.seq, "at": e.at, **e.data})
+            continue
+        for note in e.data.get("notes", ()) if e.seq is not None else ():
+            if isinstance(note, dict) and note.get("kind") == EventKind.POLICY_DECIDED.value:
+                found.append({"seq": e.seq, "at": e.at, **note.get("data", {})})
+    return found

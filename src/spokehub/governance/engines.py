@@ -43,6 +43,10 @@ class CompiledExpression(Protocol):
         ``PolicyEngine.bind``; raises ``EvaluationFailed``."""
         ...
 
+    def result_type(self) -> str | None:
+        """The checked type of the result (``BOOL``, ``TIMESTAMP``, ...), None if unknown."""
+        ...
+
 
 class PolicyEngine(Protocol):
     """Compiles CEL expressions over a fixed set of variable names (each of dynamic type)."""
@@ -83,6 +87,9 @@ class _CelExprProgram:
         if value.type().name() == "ERROR":
             raise EvaluationFailed(str(value.value()))
         return value.plain_value()
+
+    def result_type(self) -> str | None:
+        return str(self._program.return_type())
 
 
 class CelExprEngine:
@@ -131,6 +138,9 @@ class _RustProgram:
             return self._program.execute(activation)
         except Exception as exc:  # KeyError, TypeError, ValueError, ZeroDivisionError, ...
             raise EvaluationFailed(f"{type(exc).__name__}: {exc}") from None
+
+    def result_type(self) -> str | None:
+        return None  # the crate does not type-check
 
 
 class RustCelEngine:

@@ -40,6 +40,8 @@ __all__ = [
 VARIABLES = ("object", "params", "request", "variables")
 _VARIABLE_REF = re.compile(r"\bvariables\.([A-Za-z_]\w*)")
 _SUFFIXES = (".yaml", ".yml")
+# Variable values go back into CEL as plain data; these types cannot make the round trip.
+_NOT_JSON = frozenset({"TIMESTAMP", "DURATION", "BYTES"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +138,22 @@ class _Compiler:
                     )
                 )
 
+    def check_variable_type(
+        self, doc: PolicyDoc, name: str, expr: Expr, program: CompiledExpression | None
+    ) -> None:
+        kind = program.result_type() if program is not None else None
+        if kind in _NOT_JSON:
+            self.problems.append(
+                Problem(
+                    doc.file,
+                    expr.line,
+                    f"Policy {doc.name!r} variable {name!r} gives a {kind.lower()}; a variable "
+                    "must give a JSON value (bool, number, string, list, map): compare "
+                    "timestamps and durations inside the validation, e.g. "
+                    "timestamp(request.time) < timestamp(params.until)",
+                )
+            )
+
     def policy(self, doc: PolicyDoc) -> CompiledPolicy | None:
         before = len(self.problems)
         names = [n for n, _ in doc.variables]
@@ -146,7 +164,9 @@ class _Compiler:
         variables = []
         for i, (name, expr) in enumerate(doc.variables):
             self.check_variables(doc, expr, names[:i])
-            variables.append((name, self.one(doc, expr, f"variable {name!r}")))
+            program = self.one(doc, expr, f"variable {name!r}")
+            self.check_variable_type(doc, name, expr, program)
+            variables.append((name, program))
         validations = []
         for i, v in enumerate(doc.validations):
             self.check_variables(doc, v.expression, names)

@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from spokehub.engine.events import Event, EventKind
+from spokehub.engine.events import Event
 from spokehub.engine.timeline import RowKind, RowStatus, Timeline, TimelineRow, build_timeline
+from spokehub.governance.decisions import decisions_in
 from spokehub.governance.hooks import check_approval
 from spokehub.governance.wiring import policies_of
 from spokehub.ops.audit import local_actor, record
@@ -65,11 +66,7 @@ class RunView:
     @property
     def policy_decisions(self) -> list[dict[str, Any]]:
         """The run's policy decisions in ledger order (``seq``: the call they judged)."""
-        return [
-            {"seq": e.seq, "at": e.at, **e.data}
-            for e in self.events
-            if e.kind is EventKind.POLICY_DECIDED
-        ]
+        return decisions_in(self.events)
 
     def to_dict(self) -> dict[str, Any]:
         data = self.run.to_dict()

@@ -1,9 +1,12 @@
 """Annotations: facts an interceptor records in a run's ledger while a step attempt runs.
 
 A policy decision taken before a step, for instance, belongs in the run's ledger next to the
-step it judged. Annotations are ledger events that replay never feeds back into workflow code
-(they resolve nothing), so recording one never changes how a run replays. The driver binds a
-sink for each attempt; outside a run there is none and ``annotate`` says so by returning False.
+step it judged. The driver binds a sink for each attempt and stores the attempt's annotations
+as ``notes`` (``[{"kind": ..., "data": ...}]``) on the event that records the attempt's outcome
+(``step_completed``, ``retry_scheduled`` or ``step_failed``): no extra ledger row per step, and
+replay, which reads only results, is unchanged. Outside a run there is no sink and ``annotate``
+says so by returning False. (At a run's start, annotations are events of their own kind, after
+``run_started``; see ``StartRunInput.annotations``.)
 """
 
 from __future__ import annotations

@@ -387,8 +387,10 @@ class RunDriver:
         ctx: StepContext,
     ) -> AttemptOutcome:
         started = self.clock.now()
-        # Interceptors of this attempt may record annotations under the step's number.
-        bind_annotations(lambda kind, data: self.append(kind, ctx.step, **data))
+        # Interceptors of this attempt may annotate it; the notes ride on the event that
+        # records the attempt's outcome (one ledger row per attempt, not one more per note).
+        notes: list[dict[str, Any]] = []
+        bind_annotations(lambda kind, data: notes.append({"kind": kind.value, "data": data}))
         try:
             value = await run_attempt(
                 st.fn,
@@ -401,14 +403,19 @@ class RunDriver:
             )
             value = st.codec.encode_result(value)
         except Exception as exc:
-            return AttemptOutcome(False, exc, started, self.clock.now())
-        return AttemptOutcome(True, value, started, self.clock.now())
+            return AttemptOutcome(False, exc, started, self.clock.now(), tuple(notes))
+        return AttemptOutcome(True, value, started, self.clock.now(), tuple(notes))
 
     def _on_attempt_done(self, call: Call, attempt: int, out: AttemptOutcome) -> bool:
         """Record an attempt's outcome; True when it must be committed before delivery."""
         spec: StepSpec = call.spec
         st = spec.step
-        timing = {"started_at": out.started, "duration": round(out.finished - out.started, 6)}
+        timing: dict[str, Any] = {
+            "started_at": out.started,
+            "duration": round(out.finished - out.started, 6),
+        }
+        if out.notes:
+            timing["notes"] = list(out.notes)
         if out.ok:
             extra: dict[str, Any] = {}
             if st.compensate is not None:
