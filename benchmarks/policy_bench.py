@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from spokehub import Client, Settings, step, workflow
+from spokehub import Client, Interceptor, Settings, step, workflow
 from spokehub.governance import (
     Policies,
     PolicyInterceptor,
@@ -149,11 +149,13 @@ async def pb_flow(x: int) -> int:
     return x
 
 
-async def _cpu_per_step(db: Path, governed: bool, runs: int) -> float:
+async def _cpu_per_step(db: Path, mode: str, runs: int) -> float:
     client = Client(settings=Settings(database_url=f"sqlite:///{db}"), clock=FakeClock())
-    if governed:
+    if mode == "governed":
         policies = Policies(load_policy_texts([("bench.yaml", EVERY_STEP)]), clock=client.clock)
         client.interceptors = (PolicyInterceptor(policies),)
+    elif mode == "pass-through":  # the interceptor machinery alone (tracing pays it too)
+        client.interceptors = (Interceptor(),)
     try:
         for i in range(2):  # warm-up, not counted
             await client.run_async(pb_flow.options(run_id=f"warm-{i}"), i)
@@ -166,14 +168,19 @@ async def _cpu_per_step(db: Path, governed: bool, runs: int) -> float:
 
 
 def per_step(quick: bool, directory: Path) -> dict[str, float]:
-    runs, rounds = (20, 1) if quick else (100, 5)
-    plain: list[float] = []
-    governed: list[float] = []
-    for r in range(rounds):  # interleaved, so load swings hit both alike
-        plain.append(asyncio.run(_cpu_per_step(directory / f"plain-{r}.db", False, runs)))
-        governed.append(asyncio.run(_cpu_per_step(directory / f"gov-{r}.db", True, runs)))
-    p, g = statistics.median(plain), statistics.median(governed)
-    return {"plain CPU ms/step": p, "governed CPU ms/step": g, "governed / plain": g / p}
+    runs, rounds = (20, 1) if quick else (100, 7)
+    found: dict[str, list[float]] = {"plain": [], "pass-through": [], "governed": []}
+    for r in range(rounds):  # interleaved, so load swings hit every mode alike
+        for mode, values in found.items():
+            values.append(asyncio.run(_cpu_per_step(directory / f"{mode}-{r}.db", mode, runs)))
+    p, t, g = (statistics.median(found[m]) for m in ("plain", "pass-through", "governed"))
+    return {
+        "plain CPU ms/step": p,
+        "pass-through interceptor CPU ms/step": t,
+        "governed CPU ms/step": g,
+        "governed / plain": g / p,
+        "governed / pass-through": g / t,
+    }
 
 
 TARGETS = {

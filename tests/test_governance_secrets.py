@@ -265,3 +265,20 @@ def test_redactor_masks_by_value() -> None:
     assert str(exc) == "outer [secret:QUOTED]"
     assert str(cause) == "cause [secret:QUOTED]"
     assert REDACTOR is not r
+
+
+def test_database_url_from_a_secret_reference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from spokehub.cli.app import app
+
+    db = tmp_path / "from-secret.db"
+    monkeypatch.setenv("SPOKEHUB_TEST_DB_URL", f"sqlite:///{db}")
+    result = CliRunner().invoke(app, ["--db", "secret://SPOKEHUB_TEST_DB_URL", "runs", "list"])
+    assert result.exit_code == 0, result.output
+    assert db.exists()
+    result = CliRunner().invoke(app, ["--db", "secret://SPOKEHUB_TEST_NO_SUCH", "runs", "list"])
+    assert result.exit_code == 2
+    assert "SPOKEHUB_TEST_NO_SUCH" in result.output

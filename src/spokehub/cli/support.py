@@ -15,6 +15,7 @@ from rich.console import Console
 
 from spokehub.config import Settings
 from spokehub.errors import SpokehubError
+from spokehub.governance.secrets import resolve_reference
 from spokehub.governance.wiring import govern
 from spokehub.runtime.client import Client
 
@@ -41,6 +42,7 @@ _EXIT_BY_CODE = {
     "serialization": EXIT_USAGE,
     "workflow_not_found": EXIT_USAGE,
     "policy_invalid": EXIT_USAGE,
+    "secret_not_found": EXIT_USAGE,
     "run_not_found": EXIT_NOT_FOUND,
     "run_id_conflict": EXIT_CONFLICT,
     "invalid_state": EXIT_CONFLICT,
@@ -64,9 +66,12 @@ class CliState:
     unsafe_durability: bool = False
 
     def settings(self) -> Settings:
-        return Settings.from_env(
+        settings = Settings.from_env(
             database_url=self.db, unsafe_durability=True if self.unsafe_durability else None
         )
+        # ``secret://NAME`` (e.g. a PostgreSQL URL with its password) resolves here, masked.
+        url = resolve_reference(settings.database_url)
+        return settings if url == settings.database_url else settings.with_(database_url=url)
 
     def db_flag(self) -> str:
         """``--db URL `` to repeat in a hint, when the user gave one."""
