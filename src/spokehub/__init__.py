@@ -28,6 +28,7 @@ from spokehub.errors import (
     InvalidRunState,
     LeaseLost,
     NonDeterminismError,
+    PolicyDenied,
     RegistrationError,
     ResultTimeout,
     RunCancelledError,
@@ -69,6 +70,8 @@ from spokehub.runtime.primitives import (
 from spokehub.types import RunStatus
 
 if typing.TYPE_CHECKING:
+    from spokehub.governance.hooks import policy_gate
+    from spokehub.governance.secrets import secret
     from spokehub.runtime.client import Client, RunHandle
     from spokehub.runtime.worker import Worker
 
@@ -78,6 +81,8 @@ _LAZY = {
     "Client": "spokehub.runtime.client",
     "RunHandle": "spokehub.runtime.client",
     "Worker": "spokehub.runtime.worker",
+    "policy_gate": "spokehub.governance.hooks",
+    "secret": "spokehub.governance.secrets",
 }
 
 
@@ -110,6 +115,7 @@ __all__ = [
     "InvalidRunState",
     "LeaseLost",
     "NonDeterminismError",
+    "PolicyDenied",
     "Queue",
     "RegistrationError",
     "ResultTimeout",
@@ -141,6 +147,8 @@ __all__ = [
     "approval",
     "approval_sync",
     "call",
+    "policy_gate",
+    "secret",
     "sleep",
     "sleep_sync",
     "sleep_until",

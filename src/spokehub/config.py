@@ -48,6 +48,8 @@ class Settings:
             databases only).
         max_input_bytes: the largest run input or signal payload accepted (bytes of JSON),
             and the largest HTTP request body the server reads; default 1 MiB.
+        policy_dir: a directory of policy files (CEL); when set, the CLI's workers and the
+            server decide at the policy hook points with it (see docs/governance.md).
     """
 
     database_url: str = field(default_factory=default_database_url)
@@ -61,6 +63,7 @@ class Settings:
     drain_timeout: float = 30.0
     unsafe_durability: bool = False
     max_input_bytes: int = 1024 * 1024
+    policy_dir: str | None = None
 
     def __post_init__(self) -> None:
         if self.sqlite_synchronous.upper() not in _SYNC_LEVELS:
@@ -107,6 +110,7 @@ class Settings:
             "SPOKEHUB_DRAIN_TIMEOUT": ("drain_timeout", float),
             "SPOKEHUB_UNSAFE_DURABILITY": ("unsafe_durability", _flag),
             "SPOKEHUB_MAX_INPUT_BYTES": ("max_input_bytes", int),
+            "SPOKEHUB_POLICY_DIR": ("policy_dir", str),
         }
         for var, (name, kind) in mapping.items():
             raw = env.get(var)

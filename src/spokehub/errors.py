@@ -22,6 +22,7 @@ Each error has a stable ``code`` for the CLI, the HTTP API and logs. Messages sa
     ├── RunFailed                 run_failed         ``handle.result()`` of a failed run
     ├── RunCancelledError         run_cancelled      ``handle.result()`` of a cancelled run
     ├── ResultTimeout             result_timeout     ``handle.result(timeout=...)`` ran out
+    ├── PolicyDenied              policy_denied      a policy denied a start, a step or a gate
     └── WorkflowError                                raised inside workflow code
         ├── StepFailed            step_failed        a step failed after its last attempt
         ├── StepTimeout           step_timeout       one attempt ran past ``timeout``
@@ -138,6 +139,25 @@ class ResultTimeout(SpokehubError, TimeoutError):
     code = "result_timeout"
 
 
+class PolicyDenied(SpokehubError):
+    """A policy binding with the ``Deny`` action failed (or its evaluation failed: fail closed).
+
+    Raised by a start that a policy refuses (nothing is stored), inside workflow code by
+    ``policy_gate`` and in place of a step that a policy refused. ``violations`` are the
+    messages with their policy, binding and reason; the run's ledger holds the full decision.
+    """
+
+    code = "policy_denied"
+    retryable = False  # the same input meets the same policy: a retry cannot succeed
+
+    def __init__(self, message: str, violations: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.violations = list(violations or [])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "violations": self.violations}
+
+
 class WorkflowError(SpokehubError):
     """Base of the errors that workflow code sees."""
 
@@ -212,6 +232,8 @@ def error_info(exc: BaseException) -> dict[str, Any]:
     code = getattr(exc, "code", None)
     if isinstance(code, str):
         info["code"] = code
+    if isinstance(exc, PolicyDenied):
+        info["violations"] = exc.violations
     if isinstance(exc, StepFailed):
         info["step"] = exc.step
         info["cause_type"] = exc.error_type

@@ -12,7 +12,15 @@ from typing import Annotated
 import typer
 
 from spokehub import __version__
-from spokehub.cli import cmd_db, cmd_run, cmd_runs, cmd_serve, cmd_tokens
+from spokehub.cli import (
+    cmd_audit,
+    cmd_db,
+    cmd_policy,
+    cmd_run,
+    cmd_runs,
+    cmd_serve,
+    cmd_tokens,
+)
 from spokehub.cli.support import EXIT_CODES_HELP, CliState
 
 app = typer.Typer(
@@ -68,6 +76,8 @@ cmd_runs.register(app)
 cmd_db.register(app)
 app.command("serve")(cmd_serve.serve_command)
 cmd_tokens.register(app)
+cmd_policy.register(app)
+cmd_audit.register(app)
 
 
 def main() -> None:

@@ -194,7 +194,28 @@ def run_detail(view: RunView, *, db_flag: str = "") -> RenderableType:
     parts.append(Text(""))
     parts.append(table if table is not None else Text("no calls yet", style="dim"))
     parts.extend(row_notes(view.timeline))
+    parts.extend(policy_notes(view.policy_decisions))
     return Group(*parts)
+
+
+_DECISION_STYLE = {"deny": "red", "warn": "yellow", "allow": "green"}
+
+
+def policy_notes(decisions: list[dict[str, Any]]) -> list[Text]:
+    """One line per policy decision, with the messages of the bindings that failed."""
+    if not decisions:
+        return []
+    notes = [Text(""), Text("policy decisions", style="bold")]
+    for d in decisions:
+        where = f"#{d['seq']} " if d.get("seq") is not None else ""
+        name = d.get("subject", {}).get("name") or ""
+        line = Text(f"  {where}{d.get('hook')} {name}: ")
+        line.append(str(d.get("decision")), style=_DECISION_STYLE.get(str(d.get("decision")), ""))
+        for r in d.get("results", []):
+            for v in r.get("violations", []):
+                line.append(f"  [{r.get('binding')}] {v.get('message')}")
+        notes.append(line)
+    return notes
 
 
 def row_notes(timeline: Timeline) -> list[Text]:

@@ -15,6 +15,8 @@ from rich.console import Console
 
 from spokehub.config import Settings
 from spokehub.errors import SpokehubError
+from spokehub.governance.secrets import resolve_reference
+from spokehub.governance.wiring import govern
 from spokehub.runtime.client import Client
 
 T = TypeVar("T")
@@ -41,6 +43,8 @@ _EXIT_BY_CODE = {
     "invalid_input": EXIT_USAGE,
     "too_large": EXIT_USAGE,
     "workflow_not_found": EXIT_USAGE,
+    "policy_invalid": EXIT_USAGE,
+    "secret_not_found": EXIT_USAGE,
     "run_not_found": EXIT_NOT_FOUND,
     "run_id_conflict": EXIT_CONFLICT,
     "invalid_state": EXIT_CONFLICT,
@@ -64,9 +68,12 @@ class CliState:
     unsafe_durability: bool = False
 
     def settings(self) -> Settings:
-        return Settings.from_env(
+        settings = Settings.from_env(
             database_url=self.db, unsafe_durability=True if self.unsafe_durability else None
         )
+        # ``secret://NAME`` (e.g. a PostgreSQL URL with its password) resolves here, masked.
+        url = resolve_reference(settings.database_url)
+        return settings if url == settings.database_url else settings.with_(database_url=url)
 
     def db_flag(self) -> str:
         """``--db URL `` to repeat in a hint, when the user gave one."""
@@ -114,6 +121,7 @@ def run_with_client(ctx: typer.Context, body: Callable[[Client], Awaitable[T]]) 
 
     async def main() -> T:
         client = Client(settings=state(ctx).settings())
+        govern(client)  # policies of SPOKEHUB_POLICY_DIR, when set
         try:
             return await body(client)
         finally:

@@ -32,6 +32,8 @@ class EventKind(StrEnum):
     COMPENSATION_STARTED = "compensation_started"
     COMPENSATION_RAN = "compensation_ran"
     RUN_FINISHED = "run_finished"
+    # Annotations: facts about a run that replay never feeds back (see runtime.annotations).
+    POLICY_DECIDED = "policy_decided"
 
 
 class CallKind(StrEnum):

@@ -33,6 +33,7 @@ from typing import Any
 
 from spokehub.engine.validation import check_payload, check_run_id, escape_invalid
 from spokehub.errors import ConfigurationError, InputTooLarge, InvalidInput, SpokehubError
+from spokehub.ops import audit
 from spokehub.ops.durations import parse_duration
 from spokehub.runtime.client import Client
 from spokehub.runtime.definitions import REGISTRY
@@ -235,10 +236,12 @@ async def receive(
                 f"hook {hook.name!r} names workflow {hook.workflow!r}, which this server has not "
                 "imported; start it with --app MODULE_OR_FILE"
             )
-        handle = await client.start_input_async(wf, data, run_id=run_id)
+        actor = f"webhook:{name}"
+        handle = await client.start_input_async(wf, data, run_id=run_id, actor=actor)
     except (SpokehubError, ValueError, TypeError) as exc:
         await _mark_failed(client, name, delivery_id, f"start failed: {exc}")
         raise
+    await audit.record(client, "run.start", actor=actor, run_id=handle.id, details={"hook": name})
     return await client.get_run_async(handle.id)
 
 

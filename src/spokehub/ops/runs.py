@@ -14,6 +14,10 @@ from typing import Any
 
 from spokehub.engine.events import Event
 from spokehub.engine.timeline import RowKind, RowStatus, Timeline, TimelineRow, build_timeline
+from spokehub.governance.decisions import decisions_in
+from spokehub.governance.hooks import check_approval
+from spokehub.governance.wiring import policies_of
+from spokehub.ops.audit import local_actor, record
 from spokehub.ops.present import present_event, present_run
 from spokehub.runtime.client import Client
 from spokehub.runtime.definitions import Workflow
@@ -60,6 +64,11 @@ class RunView:
     def waits(self) -> list[TimelineRow]:
         return external_waits(self.timeline)
 
+    @property
+    def policy_decisions(self) -> list[dict[str, Any]]:
+        """The run's policy decisions in ledger order (``seq``: the call they judged)."""
+        return decisions_in(self.events)
+
     def to_dict(self) -> dict[str, Any]:
         data = self.run.to_dict()
         data["duration"] = run_duration(self.run, self.now)
@@ -67,6 +76,7 @@ class RunView:
         data["from_step"] = self.timeline.from_step
         data["steps"] = [row.to_dict() for row in self.timeline.calls]
         data["run_events"] = [row.to_dict() for row in self.timeline.run_rows]
+        data["policy_decisions"] = self.policy_decisions
         data["events"] = [event.to_dict() for event in self.events]
         return data
 
@@ -133,11 +143,25 @@ class Started:
 
 
 async def start_run(
-    client: Client, wf: Workflow[..., Any], data: dict[str, JSON], *, run_id: str | None = None
+    client: Client,
+    wf: Workflow[..., Any],
+    data: dict[str, JSON],
+    *,
+    run_id: str | None = None,
+    actor: str | None = None,
 ) -> Started:
-    """``start``, also telling whether this call created the run (decided in the database)."""
-    handle = await client.start_input_async(wf, data, run_id=run_id)
-    return Started(await client.get_run_async(handle.id), bool(handle.created))
+    """``start``, also telling whether this call created the run (decided in the database).
+
+    ``actor`` (who asks) is recorded as the run's ``started_by`` and shown to policies.
+    """
+    actor = actor or local_actor()
+    handle = await client.start_input_async(wf, data, run_id=run_id, actor=actor)
+    started = Started(await client.get_run_async(handle.id), bool(handle.created))
+    if started.created:
+        await record(
+            client, "run.start", actor=actor, run_id=handle.id, details={"workflow": wf.name}
+        )
+    return started
 
 
 async def execute(client: Client, run_id: str) -> RunRecord:
@@ -183,11 +207,14 @@ async def follow(
         await asyncio.sleep(delay)
 
 
-async def send_signal(client: Client, run_id: str, name: str, payload: JSON = None) -> None:
+async def send_signal(
+    client: Client, run_id: str, name: str, payload: JSON = None, *, actor: str | None = None
+) -> None:
     """Send signal ``name`` to a run that has not finished; it is kept until the run waits."""
     if not name:
         raise ValueError("a signal name is a non-empty string")
     await client.send_signal_async(run_id, name, payload)
+    await record(client, "run.signal", actor=actor, run_id=run_id, details={"name": name})
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +236,9 @@ async def approve(
     by: str | None = None,
 ) -> Decided:
     """Approve the run's pending approval (``name`` when it waits for several)."""
+    await _approval_policy(client, run_id, name, True, by, comment)
     decided = await client.approve_async(run_id, name=name, comment=comment, by=by)
+    await record(client, "run.approve", actor=by, run_id=run_id, details={"name": decided})
     return Decided(run_id, decided, True)
 
 
@@ -222,17 +251,50 @@ async def reject(
     by: str | None = None,
 ) -> Decided:
     """Reject the run's pending approval; the workflow sees ``ApprovalRejected``."""
+    await _approval_policy(client, run_id, name, False, by, comment)
     decided = await client.reject_async(run_id, name=name, comment=comment, by=by)
+    await record(client, "run.reject", actor=by, run_id=run_id, details={"name": decided})
     return Decided(run_id, decided, False)
 
 
-async def cancel(client: Client, run_id: str) -> RunRecord:
+async def _approval_policy(
+    client: Client,
+    run_id: str,
+    name: str | None,
+    approved: bool,
+    by: str | None,
+    comment: str | None,
+) -> None:
+    """The policies' ``approval`` hook, when the client has policies; raises PolicyDenied."""
+    policies = policies_of(client)
+    if policies is None:
+        return
+    run = await client.get_run_async(run_id)
+    await check_approval(
+        policies,
+        run_id=run_id,
+        workflow=run.workflow,
+        name=name,
+        approved=approved,
+        by=by,
+        comment=comment,
+    )
+
+
+async def cancel(client: Client, run_id: str, *, actor: str | None = None) -> RunRecord:
     """Ask a run to stop. A run no worker picked up yet is cancelled at once."""
-    return await client.cancel_async(run_id)
+    run = await client.cancel_async(run_id)
+    await record(client, "run.cancel", actor=actor, run_id=run_id)
+    return run
 
 
 async def fork(
-    client: Client, run_id: str, *, from_step: int, new_run_id: str | None = None
+    client: Client,
+    run_id: str,
+    *,
+    from_step: int,
+    new_run_id: str | None = None,
+    actor: str | None = None,
 ) -> RunRecord:
     """Start a new run that replays ``run_id``'s calls before ``from_step``, then goes on live."""
     if from_step < 1:
@@ -241,4 +303,6 @@ async def fork(
         raise ValueError("the new run id must not be empty")
     # An id that is taken is refused by the store, atomically, with RunIdConflict.
     handle = await client.fork_async(run_id, from_step=from_step, new_run_id=new_run_id)
+    details = {"from_step": from_step, "new_run_id": handle.id}
+    await record(client, "run.fork", actor=actor, run_id=run_id, details=details)
     return await client.get_run_async(handle.id)

@@ -19,6 +19,7 @@ from typing import Any
 
 from spokehub.engine.validation import check_text
 from spokehub.errors import SpokehubError
+from spokehub.ops import audit
 from spokehub.runtime.client import Client
 from spokehub.store.base import Tx
 
@@ -136,7 +137,9 @@ def _role(role: Role | str) -> Role:
         raise ValueError(f"unknown role {role!r}; choose one of {names}") from None
 
 
-async def create_token(client: Client, *, name: str, role: Role | str) -> CreatedToken:
+async def create_token(
+    client: Client, *, name: str, role: Role | str, actor: str | None = None
+) -> CreatedToken:
     """A new token; its secret is in the result and nowhere else."""
     checked = _role(role)
     name = check_text(name, "token name").strip()
@@ -161,6 +164,8 @@ async def create_token(client: Client, *, name: str, role: Role | str) -> Create
 
     await client.ensure_schema()
     await client.store.transact(insert)
+    details = {"token_id": record.id, "name": record.name, "role": record.role.value}
+    await audit.record(client, "token.create", actor=actor, details=details)
     return CreatedToken(record, secret)
 
 
@@ -187,7 +192,7 @@ async def get_token(client: Client, token_id: str) -> TokenRecord:
     return found
 
 
-async def revoke_token(client: Client, token_id: str) -> TokenRecord:
+async def revoke_token(client: Client, token_id: str, *, actor: str | None = None) -> TokenRecord:
     """Revoke a token at once (sessions opened with it end too); revoking twice is harmless."""
     check_text(token_id, "token id")
     now = client.clock.now()
@@ -204,6 +209,7 @@ async def revoke_token(client: Client, token_id: str) -> TokenRecord:
     found = await client.store.transact(update)
     if found is None:
         raise TokenNotFound(token_id)
+    await audit.record(client, "token.revoke", actor=actor, details={"token_id": token_id})
     return found
 
 

@@ -14,7 +14,7 @@ from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from spokehub.config import Settings
-from spokehub.engine.events import Event, EventKind
+from spokehub.engine.events import CURRENT_VERSION, Event, EventKind
 from spokehub.engine.history import fork_events
 from spokehub.engine.serde import input_hash, to_json
 from spokehub.engine.validation import check_payload, check_run_id, check_text
@@ -216,13 +216,21 @@ class Client:
         return RunHandle(self, result.run.id, wf, created=result.created)
 
     async def start_input_async(
-        self, wf: Workflow[..., Any], data: dict[str, JSON], *, run_id: str | None = None
+        self,
+        wf: Workflow[..., Any],
+        data: dict[str, JSON],
+        *,
+        run_id: str | None = None,
+        actor: str | None = None,
     ) -> RunHandle[Any]:
-        """Start from a JSON object of keyword arguments (the CLI's and HTTP API's form)."""
+        """Start from a JSON object of keyword arguments (the CLI's and HTTP API's form).
+
+        ``actor`` names who starts it (recorded as ``started_by``; policies see it).
+        """
         _check_workflow(wf)
         self._check_input(wf, data)
         data = wf.codec.validate_input(data)
-        result = await self._start(wf, data, claim_by=None, run_id=run_id)
+        result = await self._start(wf, data, claim_by=None, run_id=run_id, actor=actor)
         return RunHandle(self, result.run.id, wf, created=result.created)
 
     async def _start(
@@ -232,6 +240,7 @@ class Client:
         *,
         claim_by: str | None,
         run_id: str | None = None,
+        actor: str | None = None,
     ) -> StartResult:
         await self.ensure_schema()
         new_id = _new_run_id(run_id if run_id is not None else wf.run_id)
@@ -243,7 +252,13 @@ class Client:
             first: dict[str, JSON] = {"workflow": wf.name, "queue": req.queue}
             if req.trace:
                 first["trace"] = dict(req.trace)
+            if req.actor:
+                first["started_by"] = req.actor
             started = Event(0, EventKind.RUN_STARTED, now, data=first)
+            notes = tuple(
+                Event(i, kind, now, data=dict(data), v=CURRENT_VERSION[kind])
+                for i, (kind, data) in enumerate(req.annotations, start=1)
+            )
             new = NewRun(
                 id=new_id,
                 workflow=wf.name,
@@ -255,7 +270,7 @@ class Client:
                 concurrency_key=req.concurrency_key,
                 claim_by=claim_by,
                 lease_seconds=self.settings.lease_seconds,
-                events=(started,),
+                events=(started, *notes),
             )
             return await self.store.start(new, now)
 
@@ -266,6 +281,7 @@ class Client:
             queue=wf.queue,
             priority=wf.priority,
             concurrency_key=wf.concurrency_key,
+            actor=actor,
         )
         result: StartResult = await chain(self.interceptors, "start_run", start)(request)
         if result.created:

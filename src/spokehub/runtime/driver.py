@@ -37,6 +37,7 @@ from spokehub.errors import (
     StoreUnavailable,
     error_info,
 )
+from spokehub.runtime.annotations import bind_annotations
 from spokehub.runtime.context import StepContext, WorkflowContext
 from spokehub.runtime.definitions import REGISTRY, ChildSpec, StepDefinition, StepSpec, Workflow
 from spokehub.runtime.instance import AsyncInstance, Instance, SyncInstance
@@ -50,6 +51,7 @@ from spokehub.runtime.outcomes import error_dict, run_compensation, value_of
 from spokehub.runtime.primitives import ApprovalSpec, SignalSpec, TimerSpec
 from spokehub.runtime.scope import Call, Scope
 from spokehub.runtime.steps import AttemptOutcome, run_attempt
+from spokehub.store import redaction
 from spokehub.store.base import Claimed, Finish, Flush, NewRun, Unload
 from spokehub.types import RunStatus
 
@@ -110,6 +112,8 @@ class RunDriver:
 
     # -- ledger and commits -----------------------------------------------------------------
     def append(self, kind: EventKind, seq: int | None = None, **data: Any) -> Event:
+        if redaction.filters_active():  # secrets resolved: what observers see is masked too
+            data = redaction.filter_value(data)
         event = Event(self.position, kind, self.clock.now(), seq, data, CURRENT_VERSION[kind])
         self.position += 1
         self.pending.events.append(event)
@@ -412,6 +416,10 @@ class RunDriver:
         ctx: StepContext,
     ) -> AttemptOutcome:
         started = self.clock.now()
+        # Interceptors of this attempt may annotate it; the notes ride on the event that
+        # records the attempt's outcome (one ledger row per attempt, not one more per note).
+        notes: list[dict[str, Any]] = []
+        bind_annotations(lambda kind, data: notes.append({"kind": kind.value, "data": data}))
         try:
             value = await run_attempt(
                 st.fn,
@@ -424,14 +432,19 @@ class RunDriver:
             )
             value = st.codec.encode_result(value)
         except Exception as exc:
-            return AttemptOutcome(False, exc, started, self.clock.now())
-        return AttemptOutcome(True, value, started, self.clock.now())
+            return AttemptOutcome(False, exc, started, self.clock.now(), tuple(notes))
+        return AttemptOutcome(True, value, started, self.clock.now(), tuple(notes))
 
     def _on_attempt_done(self, call: Call, attempt: int, out: AttemptOutcome) -> bool:
         """Record an attempt's outcome; True when it must be committed before delivery."""
         spec: StepSpec = call.spec
         st = spec.step
-        timing = {"started_at": out.started, "duration": round(out.finished - out.started, 6)}
+        timing: dict[str, Any] = {
+            "started_at": out.started,
+            "duration": round(out.finished - out.started, 6),
+        }
+        if out.notes:
+            timing["notes"] = list(out.notes)
         if out.ok:
             extra: dict[str, Any] = {}
             if st.compensate is not None:
@@ -448,7 +461,8 @@ class RunDriver:
             self.ready.append((call, event))
             return True
         exc: Exception = out.value
-        retryable = not isinstance(exc, SerializationError)
+        # An error may say it is final (a policy denial): retrying cannot change the outcome.
+        retryable = not isinstance(exc, SerializationError) and getattr(exc, "retryable", True)
         if retryable and st.retry.retries(exc, attempt):
             delay = st.retry.delay(attempt, seed=f"{self.run.id}:{call.seq}")
             retry_at = out.finished + delay

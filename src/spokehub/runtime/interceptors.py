@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from spokehub.engine.events import Event
+from spokehub.engine.events import Event, EventKind
 from spokehub.runtime.context import StepContext
 from spokehub.types import JSON
 
@@ -60,7 +60,9 @@ class StartRunInput:
 
     ``trace`` is a W3C trace-context carrier (``traceparent``, ``tracestate``) that a tracing
     interceptor sets; it is recorded in the run's ``run_started`` event so that every later
-    activation, on any worker, continues the same trace.
+    activation, on any worker, continues the same trace. ``actor`` is who asks (an API token's
+    name), recorded as ``started_by``; ``annotations`` are ledger events (kind, data) recorded
+    right after ``run_started`` (a policy interceptor records its decision there).
     """
 
     workflow: str
@@ -70,6 +72,8 @@ class StartRunInput:
     priority: int
     concurrency_key: str | None = None
     trace: dict[str, str] | None = None
+    actor: str | None = None
+    annotations: tuple[tuple[EventKind, dict[str, JSON]], ...] = ()
 
     def replace(self, **changes: Any) -> StartRunInput:
         return dataclasses.replace(self, **changes)

@@ -14,6 +14,7 @@ from spokehub.engine.events import Event, EventKind
 from spokehub.errors import (
     ApprovalRejected,
     ChildRunFailed,
+    PolicyDenied,
     StepFailed,
     WaitTimeout,
     error_info,
@@ -36,6 +37,8 @@ def value_of(call: Call, event: Event) -> Any:
         return spec.step.codec.decode_result(d["result"])
     if kind is EventKind.STEP_FAILED:
         err = d.get("error", {})
+        if err.get("code") == PolicyDenied.code:  # the step was refused, not run: say so
+            raise PolicyDenied(err.get("message", ""), err.get("violations"))
         raise StepFailed(call.name, err.get("type", "Error"), err.get("message", ""), d["attempts"])
     if kind is EventKind.TIMER_FIRED:
         return None

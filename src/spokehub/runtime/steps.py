@@ -20,6 +20,7 @@ class AttemptOutcome:
     value: Any  # the return value, or the exception
     started: float
     finished: float
+    notes: tuple[dict[str, Any], ...] = ()  # annotations recorded during the attempt
 
 
 async def run_attempt(

@@ -77,7 +77,9 @@ async def start_run(body: StartRequest, request: Request, state: StateDep, who: 
             "start the server with --app MODULE_OR_FILE"
         )
     with request_span("POST /api/v1/runs", request.headers):
-        started = await ops.start_run(state.client, wf, body.input, run_id=body.run_id)
+        started = await ops.start_run(
+            state.client, wf, body.input, run_id=body.run_id, actor=who.name
+        )
     code = status.HTTP_201_CREATED if started.created else status.HTTP_200_OK
     run = _shown(state, who, started.run)
     return JSONResponse(RunOut(**run).model_dump(mode="json"), status_code=code)
@@ -126,10 +128,10 @@ async def get_run(run_id: RunIdPath, state: StateDep, who: Reader) -> dict[str, 
     tags=["runs"],
 )
 async def send_signal(
-    run_id: RunIdPath, body: SignalRequest, state: StateDep, _: Operator
+    run_id: RunIdPath, body: SignalRequest, state: StateDep, who: Operator
 ) -> SignalSent:
     """Send a named signal; it is kept until the run waits for it."""
-    await ops.send_signal(state.client, run_id, body.name, body.payload)
+    await ops.send_signal(state.client, run_id, body.name, body.payload, actor=who.name)
     return SignalSent(run_id=run_id, name=body.name)
 
 
@@ -158,7 +160,7 @@ async def reject(
 @router.post("/runs/{run_id}/cancel", response_model=RunOut, tags=["runs"])
 async def cancel(run_id: RunIdPath, state: StateDep, who: Operator) -> dict[str, Any]:
     """Ask the run to stop; compensations of its completed steps run first."""
-    run = await ops.cancel(state.client, run_id)
+    run = await ops.cancel(state.client, run_id, actor=who.name)
     return _shown(state, who, run)
 
 
@@ -172,7 +174,13 @@ async def fork(
     run_id: RunIdPath, body: ForkRequest, state: StateDep, who: Operator
 ) -> dict[str, Any]:
     """A new run replaying this one's calls before ``from_step``, then live."""
-    run = await ops.fork(state.client, run_id, from_step=body.from_step, new_run_id=body.new_run_id)
+    run = await ops.fork(
+        state.client,
+        run_id,
+        from_step=body.from_step,
+        new_run_id=body.new_run_id,
+        actor=who.name,
+    )
     return _shown(state, who, run)
 
 
@@ -228,9 +236,11 @@ async def list_tokens(state: StateDep, _: Admin) -> list[dict[str, Any]]:
 @router.post(
     "/tokens", status_code=status.HTTP_201_CREATED, response_model=TokenCreated, tags=["tokens"]
 )
-async def create_token(body: TokenCreate, state: StateDep, _: Admin) -> dict[str, Any]:
+async def create_token(body: TokenCreate, state: StateDep, who: Admin) -> dict[str, Any]:
     """A new token; its secret is in this answer only."""
-    created = await tokens.create_token(state.client, name=body.name, role=body.role)
+    created = await tokens.create_token(
+        state.client, name=body.name, role=body.role, actor=who.name
+    )
     return {**created.record.to_dict(), "token": created.secret}
 
 
@@ -241,8 +251,8 @@ async def create_token(body: TokenCreate, state: StateDep, _: Admin) -> dict[str
     tags=["tokens"],
 )
 async def revoke_token(
-    token_id: Annotated[str, Path(min_length=1, max_length=200)], state: StateDep, _: Admin
+    token_id: Annotated[str, Path(min_length=1, max_length=200)], state: StateDep, who: Admin
 ) -> Response:
     """Revoke a token at once (dashboard sessions opened with it end too)."""
-    await tokens.revoke_token(state.client, token_id)
+    await tokens.revoke_token(state.client, token_id, actor=who.name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spokehub import __version__
+from spokehub.governance.wiring import govern
 from spokehub.observability import Observability, configure_logging
 from spokehub.ops.hooks import load_hooks
 from spokehub.ops.tokens import Permission
@@ -30,7 +31,7 @@ from spokehub.runtime.client import Client
 from spokehub.runtime.definitions import REGISTRY
 from spokehub.runtime.loader import import_app
 from spokehub.runtime.worker import Worker
-from spokehub.server import api, dashboard, hooks
+from spokehub.server import api, audit, dashboard, hooks
 from spokehub.server.auth import LoginRequired, Principal, public, require
 from spokehub.server.config import ServerConfig
 from spokehub.server.errors import ERROR_RESPONSES, error_response, install_error_handlers
@@ -69,6 +70,7 @@ def create_app(
             obs = Observability()
             obs.instrument(client)
             metrics = obs
+        govern(client)  # policies of SPOKEHUB_POLICY_DIR, when set
     state = ServerState(
         client=client,
         config=config,
@@ -80,6 +82,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await state.client.ensure_schema()
+        await audit.record_server_start(state)
         worker_task = _start_worker(state.client) if config.worker else None
         try:
             yield
@@ -109,6 +112,8 @@ def create_app(
     app.include_router(hooks.router)
     app.include_router(_probes)
     app.include_router(dashboard.router)
+    app.include_router(audit.api_router)
+    app.include_router(audit.ui_router)
     return app
 
 

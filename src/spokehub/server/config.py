@@ -16,6 +16,7 @@ from pathlib import Path
 
 from spokehub.config import Settings
 from spokehub.errors import ConfigurationError
+from spokehub.governance.secrets import resolve_reference
 from spokehub.store.sqlite import parse_sqlite_url
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "ServerConfig", "load_secret", "secret_path"]
@@ -92,6 +93,9 @@ class ServerConfig:
         """
         env = os.environ if env is None else env
         settings = Settings.from_env(env)
+        url = resolve_reference(settings.database_url)  # secret://NAME
+        if url != settings.database_url:
+            settings = settings.with_(database_url=url)
         port = env.get("SPOKEHUB_SERVER_PORT", "") or str(DEFAULT_PORT)
         if not port.isdigit():
             raise ConfigurationError(f"SPOKEHUB_SERVER_PORT={port!r} is not a port number")

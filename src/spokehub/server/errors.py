@@ -50,6 +50,8 @@ _STATUS_BY_CODE = {
     "store": 503,
     "schema": 503,
     "lease_lost": 503,
+    "policy_denied": 403,
+    "policy_invalid": 400,
 }
 
 _CODE_BY_STATUS = {

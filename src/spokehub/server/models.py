@@ -131,6 +131,7 @@ class RunDetail(RunOut):
     from_step: int | None
     steps: list[TimelineRowOut]
     run_events: list[TimelineRowOut]
+    policy_decisions: list[dict[str, Any]] = []
     events: list[EventOut]
 
 

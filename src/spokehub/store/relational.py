@@ -25,7 +25,7 @@ from spokehub.errors import (
     RunNotFound,
     SchemaError,
 )
-from spokehub.store import schema
+from spokehub.store import redaction, schema
 from spokehub.store.base import (
     Claimed,
     Flush,
@@ -277,7 +277,7 @@ class RelationalStore:
     # -- operations (run on the database thread) --------------------------------------------
     def _payload(self, conn: Conn, value: JSON) -> tuple[str | None, str | None]:
         """Encode a JSON value; large ones go to the blob table once, by content hash."""
-        text = json.dumps(value, separators=(",", ":"))
+        text = redaction.dumps(value, separators=(",", ":"))
         if len(text) <= self._settings.blob_threshold:
             return text, None
         digest = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
@@ -492,7 +492,7 @@ class RelationalStore:
             "lease_owner = NULL, lease_expires = NULL, lease_epoch = lease_epoch + 1, "
             "wake_at = NULL, waiting_on = NULL WHERE id = ? AND status = 'running' "
             "RETURNING parent_id",
-            (json.dumps(error), now, now, c.id),
+            (redaction.dumps(error), now, now, c.id),
         ).fetchone()
         if row is None:
             return
@@ -527,7 +527,7 @@ class RelationalStore:
                 "wake_at = NULL",
                 "waiting_on = NULL",
             ]
-            error = json.dumps(f.finish.error) if f.finish.error is not None else None
+            error = redaction.dumps(f.finish.error) if f.finish.error is not None else None
             params += [f.finish.status.value, result, result_blob, error, f.now]
         elif f.unload is not None:
             sets += [
@@ -586,7 +586,7 @@ class RelationalStore:
         (item_id,) = conn.execute(
             "INSERT INTO inbox (run_id, kind, name, payload, created_at) VALUES (?,?,?,?,?) "
             "RETURNING id",
-            (run_id, kind, name, json.dumps(payload, separators=(",", ":")), now),
+            (run_id, kind, name, redaction.dumps(payload, separators=(",", ":")), now),
         ).fetchone()
         self._wake(conn, run_id, now)
         return int(item_id)

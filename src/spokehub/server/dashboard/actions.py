@@ -49,7 +49,7 @@ def _refused(request: Request, who: Principal, run_id: str, exc: Exception) -> R
 @router.post("/runs/{run_id}/cancel")
 async def cancel_run(request: Request, state: StateDep, who: Operator, run_id: str) -> Response:
     try:
-        await ops.cancel(state.client, run_id)
+        await ops.cancel(state.client, run_id, actor=who.name)
     except SpokehubError as exc:
         return _refused(request, who, run_id, exc)
     return _back(run_id, "run")
@@ -64,7 +64,7 @@ async def signal_run(
     except json.JSONDecodeError as exc:
         return _refused(request, who, run_id, ValueError(f"the payload is not JSON: {exc}"))
     try:
-        await ops.send_signal(state.client, run_id, name, value)
+        await ops.send_signal(state.client, run_id, name, value, actor=who.name)
     except (SpokehubError, ValueError) as exc:
         return _refused(request, who, run_id, exc)
     return _back(run_id, "run")
