@@ -22,6 +22,9 @@ from urllib.parse import quote, unquote
 import httpx
 
 from spokehub.errors import (
+    ApprovalClosed,
+    ApprovalForbidden,
+    DuplicateVote,
     InvalidRunState,
     RunIdConflict,
     RunNotFound,
@@ -173,6 +176,9 @@ def _segment(text: str) -> str:
 _ERRORS: dict[str, Callable[[str, Call[Any]], SpokehubError]] = {
     "run_id_conflict": lambda message, _: RunIdConflict(message),
     "invalid_state": lambda message, _: InvalidRunState(message),
+    "approval_closed": lambda message, _: ApprovalClosed(message),
+    "duplicate_vote": lambda message, _: DuplicateVote(message),
+    "approval_forbidden": lambda message, _: ApprovalForbidden(message),
     "workflow_not_found": lambda message, _: WorkflowNotFound(message),
     "serialization": lambda message, _: SerializationError(message),
 }

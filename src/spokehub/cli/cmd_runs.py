@@ -29,7 +29,10 @@ ApprovalName = Annotated[
     str | None, typer.Option("--name", help="Which approval, when the run waits for several.")
 ]
 Comment = Annotated[str | None, typer.Option("--comment", help="Why; recorded in the ledger.")]
-By = Annotated[str | None, typer.Option("--by", help="Who decides; recorded in the ledger.")]
+By = Annotated[
+    str | None,
+    typer.Option("--by", help="Who decides (default: the OS user); checked against assignees."),
+]
 
 
 @runs_app.command("list")
@@ -116,6 +119,12 @@ def _decided(decided: ops.Decided, as_json: bool) -> None:
         print_json(decided.to_dict())
         return
     verb = "approved" if decided.approved else "rejected"
+    if decided.outcome == "pending":
+        typer.echo(
+            f"{verb} {decided.name!r} on run {decided.run_id}: {decided.approvals} of "
+            f"{decided.quorum} approvals, still waiting"
+        )
+        return
     typer.echo(f"{verb} {decided.name!r} on run {decided.run_id}")
 
 

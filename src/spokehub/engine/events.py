@@ -25,6 +25,8 @@ class EventKind(StrEnum):
     SIGNAL_RECEIVED = "signal_received"
     APPROVAL_REQUESTED = "approval_requested"
     APPROVAL_DECIDED = "approval_decided"
+    APPROVAL_REMINDED = "approval_reminded"
+    APPROVAL_ESCALATED = "approval_escalated"
     WAIT_TIMED_OUT = "wait_timed_out"
     CHILD_STARTED = "child_started"
     CHILD_FINISHED = "child_finished"
@@ -45,6 +47,8 @@ class CallKind(StrEnum):
 
 
 CURRENT_VERSION: dict[EventKind, int] = {kind: 1 for kind in EventKind}
+# approval_requested v2 states the lifecycle (quorum, self-approval, timeout outcome, ...).
+CURRENT_VERSION[EventKind.APPROVAL_REQUESTED] = 2
 
 # Events that deliver something into the workflow; replay feeds them back in ledger order.
 RESOLUTIONS = frozenset(
@@ -71,6 +75,8 @@ _CALL_KIND = {
     EventKind.SIGNAL_RECEIVED: CallKind.SIGNAL,
     EventKind.APPROVAL_REQUESTED: CallKind.APPROVAL,
     EventKind.APPROVAL_DECIDED: CallKind.APPROVAL,
+    EventKind.APPROVAL_REMINDED: CallKind.APPROVAL,
+    EventKind.APPROVAL_ESCALATED: CallKind.APPROVAL,
     EventKind.CHILD_STARTED: CallKind.CHILD,
     EventKind.CHILD_FINISHED: CallKind.CHILD,
 }
@@ -116,8 +122,26 @@ class Event:
 
 Upgrader = Callable[[dict[str, Any]], dict[str, Any]]
 
+
+def _approval_requested_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 recorded assignees but enforced nothing: one decision from anyone, self included."""
+    return {
+        "quorum": 1,
+        "rejections": 1,
+        "allow_self": True,
+        "timeout": None,
+        "on_timeout": None,
+        "remind_every": None,
+        "escalate_after": None,
+        "escalate_to": [],
+        **data,
+    }
+
+
 # (kind, from_version) -> function giving the payload at from_version + 1.
-_UPGRADES: dict[tuple[EventKind, int], Upgrader] = {}
+_UPGRADES: dict[tuple[EventKind, int], Upgrader] = {
+    (EventKind.APPROVAL_REQUESTED, 1): _approval_requested_v1,
+}
 
 
 def upgrade(kind: EventKind, v: int, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:

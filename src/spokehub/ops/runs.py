@@ -113,10 +113,15 @@ async def show_run(client: Client, run_id: str) -> RunView:
 
 
 async def start(
-    client: Client, wf: Workflow[..., Any], data: dict[str, JSON], *, run_id: str | None = None
+    client: Client,
+    wf: Workflow[..., Any],
+    data: dict[str, JSON],
+    *,
+    run_id: str | None = None,
+    started_by: str | None = None,
 ) -> RunRecord:
     """Start ``wf`` with a JSON object of keyword arguments; idempotent by ``run_id``."""
-    return (await start_run(client, wf, data, run_id=run_id)).run
+    return (await start_run(client, wf, data, run_id=run_id, started_by=started_by)).run
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,10 +131,18 @@ class Started:
 
 
 async def start_run(
-    client: Client, wf: Workflow[..., Any], data: dict[str, JSON], *, run_id: str | None = None
+    client: Client,
+    wf: Workflow[..., Any],
+    data: dict[str, JSON],
+    *,
+    run_id: str | None = None,
+    started_by: str | None = None,
 ) -> Started:
-    """``start``, also telling whether this call created the run (decided in the database)."""
-    handle = await client.start_input_async(wf, data, run_id=run_id)
+    """``start``, also telling whether this call created the run (decided in the database).
+
+    ``started_by`` names the actor (token name, OS user) for approvals' self-approval rule.
+    """
+    handle = await client.start_input_async(wf, data, run_id=run_id, started_by=started_by)
     return Started(await client.get_run_async(handle.id), bool(handle.created))
 
 
@@ -185,12 +198,46 @@ async def send_signal(client: Client, run_id: str, name: str, payload: JSON = No
 
 @dataclass(frozen=True, slots=True)
 class Decided:
+    """A vote's effect: ``outcome`` is pending (quorum not reached), approved or rejected."""
+
     run_id: str
     name: str
     approved: bool
+    outcome: str = "approved"
+    approvals: int = 1
+    quorum: int = 1
 
     def to_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "name": self.name, "approved": self.approved}
+        return {
+            "run_id": self.run_id,
+            "name": self.name,
+            "approved": self.approved,
+            "outcome": self.outcome,
+            "approvals": self.approvals,
+            "quorum": self.quorum,
+        }
+
+
+async def decide(
+    client: Client,
+    run_id: str,
+    *,
+    approved: bool,
+    name: str | None = None,
+    comment: str | None = None,
+    by: str | None = None,
+    role: str | None = None,
+    via: str = "api",
+) -> Decided:
+    """Vote on the run's pending approval as ``by`` (with token ``role``).
+
+    The vote is checked against the approval's assignees, self-approval rule and earlier
+    votes; ``approved`` in the answer is this vote, ``outcome`` where the approval stands.
+    """
+    result = await client.vote_async(
+        run_id, approved=approved, name=name, comment=comment, by=by, role=role, via=via
+    )
+    return Decided(run_id, result.name, approved, result.outcome, result.approvals, result.quorum)
 
 
 async def approve(
@@ -200,10 +247,10 @@ async def approve(
     name: str | None = None,
     comment: str | None = None,
     by: str | None = None,
+    role: str | None = None,
 ) -> Decided:
     """Approve the run's pending approval (``name`` when it waits for several)."""
-    decided = await client.approve_async(run_id, name=name, comment=comment, by=by)
-    return Decided(run_id, decided, True)
+    return await decide(client, run_id, approved=True, name=name, comment=comment, by=by, role=role)
 
 
 async def reject(
@@ -213,10 +260,12 @@ async def reject(
     name: str | None = None,
     comment: str | None = None,
     by: str | None = None,
+    role: str | None = None,
 ) -> Decided:
     """Reject the run's pending approval; the workflow sees ``ApprovalRejected``."""
-    decided = await client.reject_async(run_id, name=name, comment=comment, by=by)
-    return Decided(run_id, decided, False)
+    return await decide(
+        client, run_id, approved=False, name=name, comment=comment, by=by, role=role
+    )
 
 
 async def cancel(client: Client, run_id: str) -> RunRecord:

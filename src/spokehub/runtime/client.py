@@ -7,6 +7,7 @@ Every method has an async form (``*_async``) and a sync twin that runs it to com
 from __future__ import annotations
 
 import asyncio
+import getpass
 import secrets
 import time
 import weakref
@@ -34,7 +35,16 @@ from spokehub.runtime.interceptors import (
     notify_committed,
 )
 from spokehub.store import open_store
-from spokehub.store.base import Claimed, NewRun, PruneStats, RunRecord, StartResult, Store
+from spokehub.store.base import (
+    ApprovalVote,
+    Claimed,
+    NewRun,
+    PruneStats,
+    RunRecord,
+    StartResult,
+    Store,
+    VoteResult,
+)
 from spokehub.types import JSON, RunStatus
 
 if TYPE_CHECKING:
@@ -210,12 +220,21 @@ class Client:
         return RunHandle(self, result.run.id, wf, created=result.created)
 
     async def start_input_async(
-        self, wf: Workflow[..., Any], data: dict[str, JSON], *, run_id: str | None = None
+        self,
+        wf: Workflow[..., Any],
+        data: dict[str, JSON],
+        *,
+        run_id: str | None = None,
+        started_by: str | None = None,
     ) -> RunHandle[Any]:
-        """Start from a JSON object of keyword arguments (the CLI's and HTTP API's form)."""
+        """Start from a JSON object of keyword arguments (the CLI's and HTTP API's form).
+
+        ``started_by`` (a token's name, an OS user) is recorded in the run's first event; an
+        approval with ``allow_self=False`` refuses that actor's decision.
+        """
         _check_workflow(wf)
         data = wf.codec.validate_input(data)
-        result = await self._start(wf, data, claim_by=None, run_id=run_id)
+        result = await self._start(wf, data, claim_by=None, run_id=run_id, started_by=started_by)
         return RunHandle(self, result.run.id, wf, created=result.created)
 
     async def _start(
@@ -225,6 +244,7 @@ class Client:
         *,
         claim_by: str | None,
         run_id: str | None = None,
+        started_by: str | None = None,
     ) -> StartResult:
         await self.ensure_schema()
         new_id = run_id or wf.run_id or secrets.token_hex(8)
@@ -236,6 +256,8 @@ class Client:
             first: dict[str, JSON] = {"workflow": wf.name, "queue": req.queue}
             if req.trace:
                 first["trace"] = dict(req.trace)
+            if started_by is not None:
+                first["by"] = started_by
             started = Event(0, EventKind.RUN_STARTED, now, data=first)
             new = NewRun(
                 id=new_id,
@@ -372,8 +394,12 @@ class Client:
         comment: str | None = None,
         by: str | None = None,
     ) -> str:
-        """Approve the run's pending approval (``name`` when it has several); returns its name."""
-        return await self._decide(run_id, name, True, comment, by)
+        """Approve the run's pending approval (``name`` when it has several); returns its name.
+
+        ``by`` defaults to the OS user; the vote counts toward the approval's quorum.
+        """
+        result = await self.vote_async(run_id, approved=True, name=name, comment=comment, by=by)
+        return result.name
 
     async def reject_async(
         self,
@@ -383,16 +409,42 @@ class Client:
         comment: str | None = None,
         by: str | None = None,
     ) -> str:
-        return await self._decide(run_id, name, False, comment, by)
+        """Reject the run's pending approval; returns its name."""
+        result = await self.vote_async(run_id, approved=False, name=name, comment=comment, by=by)
+        return result.name
 
-    async def _decide(
-        self, run_id: str, name: str | None, approved: bool, comment: str | None, by: str | None
-    ) -> str:
+    async def vote_async(
+        self,
+        run_id: str,
+        *,
+        approved: bool,
+        name: str | None = None,
+        comment: str | None = None,
+        by: str | None = None,
+        role: str | None = None,
+        via: str = "client",
+        link_id: str | None = None,
+        seq: int | None = None,
+    ) -> VoteResult:
+        """Cast one vote as ``by`` (with ``role``) and return where the approval stands.
+
+        Raises ``ApprovalForbidden`` (not an assignee, or self-approval), ``DuplicateVote``,
+        ``ApprovalClosed`` (decided or expired already) or ``InvalidRunState``.
+        """
         await self.ensure_schema()
-        decision = {"approved": approved, "comment": comment, "by": by}
-        decided = await self.store.decide_approval(run_id, name, decision, self.clock.now())
+        vote = ApprovalVote(
+            name=name,
+            by=by or getpass.getuser(),
+            approved=approved,
+            role=role,
+            comment=comment,
+            via=via,
+            link_id=link_id,
+            run_seq=seq,
+        )
+        result = await self.store.decide_approval(run_id, vote, self.clock.now())
         self._notify_workers()
-        return decided
+        return result
 
     async def cancel_async(self, run_id: str) -> RunRecord:
         """Ask a run to stop; compensations of its completed steps run before it ends."""
@@ -508,6 +560,21 @@ class Client:
         by: str | None = None,
     ) -> str:
         return _sync(self.reject_async(run_id, name=name, comment=comment, by=by))
+
+    def vote(
+        self,
+        run_id: str,
+        *,
+        approved: bool,
+        name: str | None = None,
+        comment: str | None = None,
+        by: str | None = None,
+        role: str | None = None,
+    ) -> VoteResult:
+        """Cast one vote (see ``vote_async``) and return where the approval stands."""
+        return _sync(
+            self.vote_async(run_id, approved=approved, name=name, comment=comment, by=by, role=role)
+        )
 
     def cancel(self, run_id: str) -> RunRecord:
         return _sync(self.cancel_async(run_id))

@@ -60,7 +60,7 @@ RunIdPath = Annotated[str, Path(min_length=1, max_length=200)]
     responses={200: {"model": RunOut, "description": "The run existed with this id and input"}},
     tags=["runs"],
 )
-async def start_run(body: StartRequest, request: Request, state: StateDep, _: Operator) -> Any:
+async def start_run(body: StartRequest, request: Request, state: StateDep, who: Operator) -> Any:
     """Start a run; idempotent by ``run_id`` (same id and input: the same run, 200).
 
     A ``traceparent`` header makes the run part of the caller's trace.
@@ -73,7 +73,9 @@ async def start_run(body: StartRequest, request: Request, state: StateDep, _: Op
             "start the server with --app MODULE_OR_FILE"
         )
     with request_span("POST /api/v1/runs", request.headers):
-        started = await ops.start_run(state.client, wf, body.input, run_id=body.run_id)
+        started = await ops.start_run(
+            state.client, wf, body.input, run_id=body.run_id, started_by=who.name
+        )
     code = status.HTTP_201_CREATED if started.created else status.HTTP_200_OK
     return JSONResponse(RunOut(**started.run.to_dict()).model_dump(mode="json"), status_code=code)
 
@@ -127,9 +129,15 @@ async def send_signal(
 async def approve(
     run_id: RunIdPath, body: ApproveRequest, state: StateDep, who: Approver
 ) -> dict[str, Any]:
-    """Approve the run's pending approval; the decision records the token's name."""
+    """Vote to approve as the token's name and role: 403 for a non-assignee or the run's own
+    starter (unless allowed), 409 for a second vote or a closed approval."""
     decided = await ops.approve(
-        state.client, run_id, name=body.name, comment=body.comment, by=who.name
+        state.client,
+        run_id,
+        name=body.name,
+        comment=body.comment,
+        by=who.name,
+        role=who.token.role.value,
     )
     return decided.to_dict()
 
@@ -138,9 +146,15 @@ async def approve(
 async def reject(
     run_id: RunIdPath, body: ApproveRequest, state: StateDep, who: Approver
 ) -> dict[str, Any]:
-    """Reject the run's pending approval; the workflow sees ``ApprovalRejected``."""
+    """Vote to reject; with the configured number of rejections the workflow sees
+    ``ApprovalRejected``."""
     decided = await ops.reject(
-        state.client, run_id, name=body.name, comment=body.comment, by=who.name
+        state.client,
+        run_id,
+        name=body.name,
+        comment=body.comment,
+        by=who.name,
+        role=who.token.role.value,
     )
     return decided.to_dict()
 

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 from spokehub.config import Settings
 from spokehub.engine.events import Event, EventKind, upgrade
 from spokehub.errors import (
+    ApprovalClosed,
     InvalidRunState,
     LeaseLost,
     RunIdConflict,
@@ -26,7 +27,9 @@ from spokehub.errors import (
     SchemaError,
 )
 from spokehub.store import schema
+from spokehub.store.approvals import count_vote, use_link
 from spokehub.store.base import (
+    ApprovalVote,
     Claimed,
     Flush,
     FlushResult,
@@ -39,6 +42,7 @@ from spokehub.store.base import (
     StartResult,
     T,
     Tx,
+    VoteResult,
     WorkerInfo,
 )
 from spokehub.store.claims import Admission, Candidate, ClaimRequest, Counts
@@ -47,7 +51,6 @@ from spokehub.store.fleet import list_workers, queue_stats, report_worker
 from spokehub.store.rows import (
     inbox,
     next_wake,
-    pending_approvals,
     prune,
     renew,
     run_record,
@@ -181,10 +184,8 @@ class RelationalStore:
     async def send_signal(self, run_id: str, name: str, payload: JSON, now: float) -> int:
         return await self._x.run("write", self._send, run_id, "signal", name, payload, now)
 
-    async def decide_approval(
-        self, run_id: str, name: str | None, decision: dict[str, Any], now: float
-    ) -> str:
-        return await self._x.run("write", self._decide, run_id, name, decision, now)
+    async def decide_approval(self, run_id: str, vote: ApprovalVote, now: float) -> VoteResult:
+        return await self._x.run("write", self._decide, run_id, vote, now)
 
     async def request_cancel(self, run_id: str, now: float) -> RunRecord:
         return await self._x.run("write", self._cancel, run_id, now)
@@ -223,6 +224,9 @@ class RelationalStore:
     def _begin_migration(self, conn: Conn) -> None:
         """Open the transaction migrations run in, excluding concurrent migrators."""
         raise NotImplementedError
+
+    def _lock_run(self, conn: Conn, run_id: str) -> None:
+        """Serialise decisions on one run (SQLite has one writer already)."""
 
     def _lock_queue(self, conn: Conn, queue: str) -> None:
         """Serialise claims on a queue with limits, so counts taken here stay true."""
@@ -591,44 +595,21 @@ class RelationalStore:
         self._wake(conn, run_id, now)
         return int(item_id)
 
-    def _decide(
-        self,
-        conn: Conn,
-        run_id: str,
-        name: str | None,
-        decision: dict[str, Any],
-        now: float,
-    ) -> str:
+    def _decide(self, conn: Conn, run_id: str, vote: ApprovalVote, now: float) -> VoteResult:
+        self._lock_run(conn, run_id)  # concurrent votes on one run: one at a time
         status = status_of(conn, run_id)
+        if vote.link_id is not None:
+            use_link(conn, vote.link_id, run_id, now)
         if status in _FINISHED:
-            raise InvalidRunState(f"run {run_id!r} is {status}; it waits for no approval")
-        pending, expired = pending_approvals(conn, run_id, now)
-        if name is None and not pending and len(expired) == 1:
-            name = next(iter(expired))
-        if name is not None and name in expired:
-            raise InvalidRunState(
-                f"approval {name!r} of run {run_id!r} expired; its deadline has passed, so the "
-                "run will take the timeout path and this decision was not recorded"
+            raise ApprovalClosed(
+                f"run {run_id!r} is {status}, so its approvals are closed and it waits for no "
+                "approval; a decision after an approval closed is not recorded"
             )
-        if name is None:
-            if len(pending) > 1:
-                raise InvalidRunState(
-                    f"run {run_id!r} waits for several approvals {sorted(pending)}; "
-                    "name the one you decide with --name"
-                )
-            if not pending:
-                raise InvalidRunState(
-                    f"run {run_id!r} is not waiting for an approval (it is {status}); "
-                    "`spokehub runs show ID` shows what it waits for"
-                )
-            name = next(iter(pending))
-        elif name not in pending:
-            raise InvalidRunState(
-                f"run {run_id!r} has no pending approval named {name!r}; pending: "
-                f"{sorted(pending) or 'none'}"
-            )
-        self._send(conn, run_id, "approval", name, decision, now)
-        return name
+        queued = {i.name for i in inbox(conn, run_id) if i.kind == "approval"}
+        counted = count_vote(conn, run_id, self._events(conn, run_id), queued, vote, now)
+        if counted.decision is not None:
+            self._send(conn, run_id, "approval", counted.result.name, counted.decision, now)
+        return counted.result
 
     def _cancel(self, conn: Conn, run_id: str, now: float) -> RunRecord:
         status = status_of(conn, run_id)

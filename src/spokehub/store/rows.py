@@ -58,36 +58,6 @@ def run_record(conn: Conn, r: tuple[Any, ...]) -> RunRecord:
     )
 
 
-def pending_approvals(conn: Conn, run_id: str, now: float) -> tuple[set[str], set[str]]:
-    """(pending, expired) approval names of a run."""
-    requested = {
-        seq: json.loads(data)
-        for seq, data in conn.execute(
-            "SELECT seq, data FROM events WHERE run_id = ? AND kind = 'approval_requested'",
-            (run_id,),
-        )
-    }
-    closed = {
-        seq
-        for (seq,) in conn.execute(
-            "SELECT seq FROM events WHERE run_id = ? AND kind IN "
-            "('approval_decided', 'wait_timed_out')",
-            (run_id,),
-        )
-    }
-    queued = {
-        name
-        for (name,) in conn.execute(
-            "SELECT name FROM inbox WHERE run_id = ? AND kind = 'approval' AND consumed_at IS NULL",
-            (run_id,),
-        )
-    }
-    open_ = {seq: d for seq, d in requested.items() if seq not in closed}
-    expired = {d["name"] for d in open_.values() if (d.get("deadline") or now + 1) < now}
-    pending = {d["name"] for d in open_.values()} - queued - expired
-    return pending, expired
-
-
 def inbox(conn: Conn, run_id: str) -> list[InboxItem]:
     rows = conn.execute(
         "SELECT id, run_id, kind, name, payload, created_at FROM inbox "
@@ -132,6 +102,8 @@ def prune(conn: Conn, before: float) -> tuple[int, int, int]:
     old = "SELECT id FROM runs WHERE finished_at IS NOT NULL AND finished_at < ?"
     events = conn.execute(f"DELETE FROM events WHERE run_id IN ({old})", (before,)).rowcount
     conn.execute(f"DELETE FROM inbox WHERE run_id IN ({old})", (before,))
+    conn.execute(f"DELETE FROM approval_votes WHERE run_id IN ({old})", (before,))
+    conn.execute(f"DELETE FROM approval_links_used WHERE run_id IN ({old})", (before,))
     runs = conn.execute(
         "DELETE FROM runs WHERE finished_at IS NOT NULL AND finished_at < ?", (before,)
     ).rowcount
