@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import secrets
+from pathlib import Path
 from typing import Any
 
 from spokehub.testing import run_until_idle
@@ -156,3 +158,24 @@ def test_the_cli_prints_a_link_the_server_accepts(gov: Gov) -> None:
         app, ["--db", gov.db_url, "approvals", "link", run_id, "--for", "erin"], env=env
     )
     assert erin.exit_code == 4
+
+
+def test_the_cli_needs_the_server_secret(gov: Gov, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from spokehub.cli.app import app
+    from tests.governance.conftest import SECRET
+
+    run_id = _waiting(gov, "gov_one")
+    args = ["--db", gov.db_url, "approvals", "link", run_id, "--for", "bob"]
+    runner = CliRunner()
+    missing = runner.invoke(app, args, env={"SPOKEHUB_SERVER_SECRET": ""})
+    assert missing.exit_code == 2
+    assert "SPOKEHUB_SERVER_SECRET" in missing.output
+    gone = runner.invoke(app, [*args, "--secret-file", str(tmp_path / "none")])
+    assert gone.exit_code == 2
+    (tmp_path / "secret").write_bytes(SECRET + b"\n")
+    made = runner.invoke(app, [*args, "--secret-file", str(tmp_path / "secret"), "--json"])
+    assert made.exit_code == 0, made.output
+    token = json.loads(made.stdout)["token"]
+    assert _use(gov, token).json()["outcome"] == "approved"
