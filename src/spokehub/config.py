@@ -55,6 +55,7 @@ class Settings:
     max_recoveries: int = 5
     drain_timeout: float = 30.0
     unsafe_durability: bool = False
+    encryption_keys: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.sqlite_synchronous.upper() not in _SYNC_LEVELS:
@@ -87,6 +88,7 @@ class Settings:
             "SPOKEHUB_MAX_RECOVERIES": ("max_recoveries", int),
             "SPOKEHUB_DRAIN_TIMEOUT": ("drain_timeout", float),
             "SPOKEHUB_UNSAFE_DURABILITY": ("unsafe_durability", _flag),
+            "SPOKEHUB_ENCRYPTION_KEYS": ("encryption_keys", str),
         }
         for var, (name, kind) in mapping.items():
             raw = env.get(var)

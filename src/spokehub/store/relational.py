@@ -10,6 +10,7 @@ notifications) is a handful of hooks the subclasses fill in.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -46,6 +47,7 @@ from spokehub.store.base import (
     WorkerInfo,
 )
 from spokehub.store.claims import Admission, Candidate, ClaimRequest, Counts
+from spokehub.store.crypto import PayloadCipher, open_text
 from spokehub.store.executor import Executor
 from spokehub.store.fleet import list_workers, queue_stats, report_worker
 from spokehub.store.rows import (
@@ -86,6 +88,7 @@ class RelationalStore:
 
     # -- schema -----------------------------------------------------------------------------
     async def migrate(self) -> list[str]:
+        _ = self._cipher  # a bad SPOKEHUB_ENCRYPTION_KEYS is refused before anything runs
         return await self._x.run("alone", self._migrate)
 
     async def schema_version(self) -> int:
@@ -176,7 +179,7 @@ class RelationalStore:
         return await self._x.run("read", self._events_checked, run_id)
 
     async def inbox(self, run_id: str) -> list[InboxItem]:
-        return await self._x.run("read", inbox, run_id)
+        return await self._x.run("read", inbox, run_id, self._cipher)
 
     async def next_wake(self, *, queues: Sequence[str], workflows: Sequence[str]) -> float | None:
         return await self._x.run("read", next_wake, tuple(queues), tuple(workflows))
@@ -279,16 +282,28 @@ class RelationalStore:
         return applied
 
     # -- operations (run on the database thread) --------------------------------------------
+    @functools.cached_property
+    def _cipher(self) -> PayloadCipher | None:
+        """Set when ``encryption_keys`` are configured: payloads are sealed at rest."""
+        return PayloadCipher.from_setting(self._settings.encryption_keys)
+
+    def _seal(self, text: str) -> str:
+        return text if self._cipher is None else self._cipher.seal(text)
+
     def _payload(self, conn: Conn, value: JSON) -> tuple[str | None, str | None]:
         """Encode a JSON value; large ones go to the blob table once, by content hash."""
         text = json.dumps(value, separators=(",", ":"))
+        cipher = self._cipher
         if len(text) <= self._settings.blob_threshold:
-            return text, None
-        digest = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+            return (text if cipher is None else cipher.seal(text)), None
+        if cipher is None:
+            digest, data = "sha256:" + hashlib.sha256(text.encode()).hexdigest(), text
+        else:
+            digest, data = cipher.address(text), cipher.seal(text)
         conn.execute(
             "INSERT INTO blobs (hash, data, size, created_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (hash) DO NOTHING",
-            (digest, text, len(text), time.time()),
+            (digest, data, len(text), time.time()),
         )
         return None, digest
 
@@ -590,7 +605,7 @@ class RelationalStore:
         (item_id,) = conn.execute(
             "INSERT INTO inbox (run_id, kind, name, payload, created_at) VALUES (?,?,?,?,?) "
             "RETURNING id",
-            (run_id, kind, name, json.dumps(payload, separators=(",", ":")), now),
+            (run_id, kind, name, self._seal(json.dumps(payload, separators=(",", ":"))), now),
         ).fetchone()
         self._wake(conn, run_id, now)
         return int(item_id)
@@ -605,7 +620,7 @@ class RelationalStore:
                 f"run {run_id!r} is {status}, so its approvals are closed and it waits for no "
                 "approval; a decision after an approval closed is not recorded"
             )
-        queued = {i.name for i in inbox(conn, run_id) if i.kind == "approval"}
+        queued = {i.name for i in inbox(conn, run_id, self._cipher) if i.kind == "approval"}
         counted = count_vote(conn, run_id, self._events(conn, run_id), queued, vote, now)
         if counted.decision is not None:
             self._send(conn, run_id, "approval", counted.result.name, counted.decision, now)
@@ -648,14 +663,14 @@ class RelationalStore:
         row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             raise RunNotFound(run_id)
-        return run_record(conn, row)
+        return run_record(conn, row, self._cipher)
 
     def _get_runs(self, conn: Conn, run_ids: tuple[str, ...]) -> list[RunRecord]:
         if not run_ids:
             return []
         marks = ",".join("?" * len(run_ids))
         rows = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id IN ({marks})", run_ids)
-        return [run_record(conn, r) for r in rows.fetchall()]
+        return [run_record(conn, r, self._cipher) for r in rows.fetchall()]
 
     def _list_runs(
         self,
@@ -690,7 +705,7 @@ class RelationalStore:
             f"SELECT {_RUN_COLUMNS} FROM runs {clause} ORDER BY created_at DESC, id LIMIT ?",
             (*params, limit),
         ).fetchall()
-        return [run_record(conn, r) for r in rows]
+        return [run_record(conn, r, self._cipher) for r in rows]
 
     def _wake(self, conn: Conn, run_id: str, now: float) -> None:
         row = conn.execute(
@@ -725,8 +740,9 @@ class RelationalStore:
             (run_id,),
         ).fetchall()
         out = []
+        cipher = self._cipher
         for position, kind, seq, at, v, data in rows:
             k = EventKind(kind)
-            v, payload = upgrade(k, v, json.loads(data) if data else {})
+            v, payload = upgrade(k, v, json.loads(open_text(cipher, data)) if data else {})
             out.append(Event(position, k, at, seq, payload, v))
         return out
