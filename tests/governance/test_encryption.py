@@ -230,3 +230,22 @@ def test_copy_keeps_payloads_sealed(
             assert target.handle("enc-1").result()["got"] == {"note": CANARY}
         finally:
             target.close()
+
+
+def test_the_encryption_benchmark_runs() -> None:
+    """benchmarks/encryption.py --quick ran and found no plaintext (speed is never checked)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "encryption.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "enc_bench_ten " in done.stdout
+    assert "enc_bench_ten_2k" in done.stdout
+    assert "ERROR" not in done.stdout
