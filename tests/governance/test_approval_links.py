@@ -179,3 +179,19 @@ def test_the_cli_needs_the_server_secret(gov: Gov, tmp_path: Path) -> None:
     assert made.exit_code == 0, made.output
     token = json.loads(made.stdout)["token"]
     assert _use(gov, token).json()["outcome"] == "approved"
+
+
+def test_a_link_to_an_approval_closed_by_someone_else(gov: Gov) -> None:
+    run_id = _waiting(gov, "gov_one")
+    link = _issue(gov, run_id, "alice")
+    assert gov.vote("bob", run_id).json()["outcome"] == "approved"
+    with gov.http() as http:
+        page = http.get(link["path"])
+    assert page.status_code == 409
+    assert "closed" in page.text
+    answer = _use(gov, link["token"])
+    assert answer.status_code == 409
+    assert answer.json()["error"]["code"] == "approval_closed"
+    _status(gov, run_id)  # the worker takes the decision in
+    with gov.http() as http:
+        assert http.get(link["path"]).status_code == 409

@@ -162,3 +162,18 @@ def test_an_old_ledger_waiting_on_a_v1_approval_replays_and_finishes(
     assert client.vote("old-v1", approved=True, by="bob").outcome == "approved"
     run_until_idle(client, advance_time=False)
     assert client.handle("old-v1").result() == "approved by bob"
+
+
+def test_the_os_user_is_the_default_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    import getpass
+
+    from spokehub.runtime.client import os_user
+
+    monkeypatch.setattr(getpass, "getuser", lambda: "ada")
+    assert os_user() == "ada"
+
+    def missing() -> str:
+        raise KeyError("no passwd entry")
+
+    monkeypatch.setattr(getpass, "getuser", missing)
+    assert os_user() == "unknown-user"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import getpass
 import logging
 import signal
 from collections.abc import Callable
@@ -30,7 +29,7 @@ from spokehub.cli.support import (
     run_with_client,
     state,
 )
-from spokehub.runtime.client import Client
+from spokehub.runtime.client import Client, os_user
 from spokehub.runtime.definitions import REGISTRY, Workflow
 from spokehub.runtime.loader import import_app, load_target
 from spokehub.runtime.worker import Worker
@@ -270,4 +269,4 @@ async def _work(
 
 def _me() -> str:
     """Who starts a run from the CLI: the OS user (approvals' self-approval rule)."""
-    return getpass.getuser()
+    return os_user()

@@ -123,7 +123,8 @@ async def open_link(client: Client, secret: bytes, token: str) -> LinkView:
     record = History(await client.events_async(link.run_id)).calls.get(link.seq)
     if record is None or record.kind is not CallKind.APPROVAL:
         raise InvalidRunState(f"run {link.run_id!r} has no approval call #{link.seq}")
-    if record.resolution is not None or run.status.finished:
+    queued = {i.name for i in await client.store.inbox(link.run_id) if i.kind == "approval"}
+    if record.resolution is not None or run.status.finished or link.name in queued:
         raise ApprovalClosed(
             f"approval {link.name!r} of run {link.run_id!r} is closed already; nothing to decide"
         )

@@ -140,6 +140,14 @@ class RunHandle(Generic[R]):
         return _sync(self.events_async())
 
 
+def os_user() -> str:
+    """The OS user, the identity of a decision or a start made without a token."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container user with no passwd entry and no $USER
+        return "unknown-user"
+
+
 class Client:
     """Start and steer runs in a spokehub database.
 
@@ -434,7 +442,7 @@ class Client:
         await self.ensure_schema()
         vote = ApprovalVote(
             name=name,
-            by=by or getpass.getuser(),
+            by=by or os_user(),
             approved=approved,
             role=role,
             comment=comment,
