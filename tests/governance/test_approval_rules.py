@@ -177,3 +177,14 @@ def test_the_os_user_is_the_default_identity(monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setattr(getpass, "getuser", missing)
     assert os_user() == "unknown-user"
+
+
+def test_reminders_and_escalations_print_a_line() -> None:
+    from spokehub.cli.progress import event_line
+
+    reminded = Event(
+        3, EventKind.APPROVAL_REMINDED, 0.0, 1, {"name": "ship", "n": 2, "assignees": ["a"]}
+    )
+    escalated = Event(4, EventKind.APPROVAL_ESCALATED, 0.0, 1, {"name": "ship", "to": ["boss"]})
+    assert event_line(reminded) == ("yellow", "⏰ #1 approval 'ship' reminder 2 to a")
+    assert event_line(escalated) == ("yellow", "⇧ #1 approval 'ship' escalated to boss")
