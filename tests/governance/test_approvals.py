@@ -291,3 +291,37 @@ def _wait_status(gov: Gov, run_id: str, status: str) -> dict[str, Any]:
             return run
         assert time.monotonic() < deadline, (run["status"], status)
         time.sleep(0.05)  # a real worker process on the real clock: poll over HTTP
+
+
+def test_the_inbox_lists_what_waits_for_me(gov: Gov) -> None:
+    from typer.testing import CliRunner
+
+    from spokehub.cli.app import app
+
+    named, by_role = _rid("inbox-named"), _rid("inbox-role")
+    gov.start("gov_one", named, doc="x")
+    gov.start("gov_role", by_role, doc="x")
+    _settle(gov)
+
+    def waiting(who: str, everyone: bool = False) -> set[str]:
+        with gov.http(who) as http:
+            answer = http.get("/api/v1/approvals", params={"all": "true"} if everyone else {})
+            assert answer.status_code == 200, answer.text
+            return {item["run_id"] for item in answer.json()}
+
+    assert {named, by_role} <= waiting("alice")  # by name, and by her approver role
+    assert by_role in waiting("erin")
+    assert named not in waiting("erin")
+    assert not {named, by_role} & waiting("root")  # admin is not the approver role
+    assert {named, by_role} <= waiting("vic", everyone=True)
+    listed = CliRunner().invoke(app, ["--db", gov.db_url, "approvals", "list", "--for", "bob"])
+    assert listed.exit_code == 0, listed.output
+    assert named in listed.stdout
+    assert by_role not in listed.stdout  # no role given on the CLI
+    as_json = CliRunner().invoke(
+        app, ["--db", gov.db_url, "approvals", "list", "--for", "x", "--json"]
+    )
+    assert named not in as_json.stdout
+    for run_id in (named, by_role):
+        assert gov.vote("carol", run_id).json()["outcome"] == "approved"
+    assert not {named, by_role} & waiting("alice")

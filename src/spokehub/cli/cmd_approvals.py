@@ -1,4 +1,4 @@
-"""``spokehub approvals link``: a signed, single-use link for one person to decide."""
+"""``spokehub approvals list|link``: what waits, and signed single-use links to decide."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import typer
 from spokehub.cli.support import EXIT_USAGE, fail, print_json, run_with_client
 from spokehub.ops.approval_links import create_link
 from spokehub.ops.durations import parse_duration
+from spokehub.ops.inbox import pending_approvals
 
 approvals_app = typer.Typer(
     help="Approvals: signed links for people to decide.", no_args_is_help=True
@@ -61,6 +62,27 @@ def link_command(
         print_json(issued.to_dict())
         return
     typer.echo(base_url.rstrip("/") + issued.path)
+
+
+@approvals_app.command("list")
+def list_command(
+    ctx: typer.Context,
+    user: Annotated[
+        str | None, typer.Option("--for", help="Only those this user may decide.")
+    ] = None,
+    role: Annotated[str | None, typer.Option("--role", help="That user's role.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """Approvals waiting for a decision, oldest first (all, or those USER may decide)."""
+    items = run_with_client(ctx, lambda client: pending_approvals(client, assignee=user, role=role))
+    if as_json:
+        print_json([item.to_dict() for item in items])
+        return
+    if not items:
+        typer.echo("nothing waits for a decision")
+    for item in items:
+        who = ", ".join(item.assignees) or "anyone"
+        typer.echo(f"{item.run_id}  {item.workflow}  {item.name!r}  quorum {item.quorum}  {who}")
 
 
 def _secret(path: Path | None) -> bytes:

@@ -1,4 +1,7 @@
-"""Signed approval links over HTTP: issue (admin), the confirm page, and deciding with one.
+"""Approvals over HTTP beyond approve/reject: the inbox, and signed approval links.
+
+``GET /api/v1/approvals`` lists what waits for the caller (by token name and role; ``all``
+for every one).
 
 ``POST /api/v1/runs/{run_id}/approval-links`` (admin) issues a link for one person;
 ``GET /ui/approval-links/{token}`` shows the confirm page; ``POST`` to the same path (a form)
@@ -10,13 +13,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from spokehub.errors import SpokehubError
 from spokehub.governance.links import DEFAULT_TTL
 from spokehub.ops.approval_links import create_link, decide_with_link, open_link
+from spokehub.ops.inbox import pending_approvals
 from spokehub.ops.tokens import Permission
 from spokehub.server.auth import Principal, public, require
 from spokehub.server.dashboard.view import page
@@ -28,6 +32,7 @@ __all__ = ["router"]
 
 router = APIRouter()
 Admin = Annotated[Principal, Depends(require(Permission.ADMIN))]
+Reader = Annotated[Principal, Depends(require(Permission.READ))]
 _LINK = Depends(public("a signed approval link is the credential"))
 
 
@@ -50,6 +55,37 @@ class LinkOut(BaseModel):
 class LinkDecision(BaseModel):
     approved: bool
     comment: str | None = Field(default=None, max_length=2000)
+
+
+class PendingOut(BaseModel):
+    run_id: str
+    workflow: str
+    name: str
+    requested_at: float | None
+    deadline: float | None
+    assignees: list[str]
+    subject: Any
+    quorum: int
+    escalated: bool
+
+
+@router.get(
+    "/api/v1/approvals",
+    response_model=list[PendingOut],
+    responses=ERROR_RESPONSES,
+    tags=["approvals"],
+)
+async def list_approvals(
+    state: StateDep,
+    who: Reader,
+    everyone: Annotated[bool, Query(alias="all", description="Every pending approval")] = False,
+) -> list[dict[str, Any]]:
+    """Approvals waiting for the caller (assigned by name, by role, or to anyone), oldest first."""
+    if everyone:
+        items = await pending_approvals(state.client)
+    else:
+        items = await pending_approvals(state.client, assignee=who.name, role=who.token.role.value)
+    return [item.to_dict() for item in items]
 
 
 @router.post(
