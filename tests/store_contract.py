@@ -11,8 +11,18 @@ from typing import Any, TypeVar
 import pytest
 
 from spokehub.engine.events import Event, EventKind
-from spokehub.errors import InvalidRunState, LeaseLost, RunIdConflict, RunNotFound
-from spokehub.store.base import Finish, Flush, NewRun, QueueLimits, Store, Unload, WorkerInfo
+from spokehub.errors import ApprovalClosed, InvalidRunState, LeaseLost, RunIdConflict, RunNotFound
+from spokehub.store.base import (
+    ApprovalVote,
+    Finish,
+    Flush,
+    NewRun,
+    QueueLimits,
+    Store,
+    Unload,
+    VoteResult,
+    WorkerInfo,
+)
 from spokehub.types import RunStatus
 
 T = TypeVar("T")
@@ -189,20 +199,25 @@ class StoreContract:
             run(store.request_cancel("missing", NOW))
 
     def test_approval_decisions_need_a_pending_request(self, store: Store) -> None:
+        def vote(name: str | None, approved: bool = True, by: str = "ann") -> VoteResult:
+            return run(
+                store.decide_approval("r1", ApprovalVote(name=name, by=by, approved=approved), NOW)
+            )
+
         run(store.start(new_run(claim_by="w1"), NOW))
         with pytest.raises(InvalidRunState, match="not waiting"):
-            run(store.decide_approval("r1", None, {"approved": True}, NOW))
+            vote(None)
         req = [
-            Event(1, EventKind.APPROVAL_REQUESTED, NOW, 1, {"name": "a"}),
-            Event(2, EventKind.APPROVAL_REQUESTED, NOW, 2, {"name": "b"}),
+            Event(1, EventKind.APPROVAL_REQUESTED, NOW, 1, {"name": "a"}, v=1),
+            Event(2, EventKind.APPROVAL_REQUESTED, NOW, 2, {"name": "b"}, v=1),
         ]
         flush(store, "r1", "w1", 1, events=req)
         with pytest.raises(InvalidRunState, match="several"):
-            run(store.decide_approval("r1", None, {"approved": True}, NOW))
-        assert run(store.decide_approval("r1", "a", {"approved": True}, NOW)) == "a"
-        assert run(store.decide_approval("r1", None, {"approved": False}, NOW)) == "b"
-        with pytest.raises(InvalidRunState):
-            run(store.decide_approval("r1", "a", {"approved": True}, NOW))
+            vote(None)
+        assert vote("a").name == "a"
+        assert vote(None, approved=False).outcome == "rejected"
+        with pytest.raises(ApprovalClosed, match="closed"):
+            vote("a", by="bob")
 
     def test_renew_reports_lost_leases(self, store: Store) -> None:
         run(store.start(new_run(claim_by="w1"), NOW))

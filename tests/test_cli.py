@@ -264,7 +264,7 @@ def test_approval_flow_through_the_cli(db: str) -> None:
     approved = cli(db, "approve", run_id, "--by", "ann", "--comment", "lgtm")
     assert approved.stdout.strip() == f"approved 'editor' on run {run_id}"
     twice = cli(db, "approve", run_id, code=4)
-    assert "not waiting for an approval" in error_line(twice)
+    assert "is closed" in error_line(twice)
     drain(db)
     done = show(db, run_id)
     assert (done["status"], done["result"]) == ("completed", "published post-1 (ann)")
@@ -277,7 +277,14 @@ def test_reject_fails_the_run(db: str) -> None:
     run_id = enqueue(db, "cli_review", '{"doc": "post-2"}')
     drain(db)
     result = cli(db, "reject", run_id, "--name", "editor", "--by", "bo", "--json")
-    assert json.loads(result.stdout) == {"run_id": run_id, "name": "editor", "approved": False}
+    assert json.loads(result.stdout) == {
+        "run_id": run_id,
+        "name": "editor",
+        "approved": False,
+        "outcome": "rejected",
+        "approvals": 0,
+        "quorum": 1,
+    }
     drain(db)
     data = show(db, run_id)
     assert data["status"] == "failed"

@@ -24,12 +24,14 @@ def test_pending_approvals_across_runs(client: Client, clock: FakeClock) -> None
         (first.id, "dash_review", "editor"),
         (second.id, "dash_review", "editor"),
     ]
-    assert items[0].assignees == ("ann", "bo")
+    assert items[0].assignees == ("ann", "bo", "role:approver")
     assert items[0].subject == {"doc": "a"}
     assert items[0].deadline is None
     assert items[1].requested_at == pytest.approx(items[0].requested_at + 5)  # type: ignore[operator]
-    assert items[0].to_dict()["assignees"] == ["ann", "bo"]
+    assert items[0].to_dict()["assignees"] == ["ann", "bo", "role:approver"]
     assert asyncio.run(pending_approvals(client, assignee="cy")) == []
+    assert asyncio.run(pending_approvals(client, assignee="cy", role="viewer")) == []
+    assert len(asyncio.run(pending_approvals(client, assignee="cy", role="approver"))) == 2
     assert len(asyncio.run(pending_approvals(client, assignee="bo"))) == 2
 
     client.approve(first.id, by="ann")  # decided, not yet taken in: already gone from the inbox

@@ -64,6 +64,7 @@ class Settings:
     unsafe_durability: bool = False
     max_input_bytes: int = 1024 * 1024
     policy_dir: str | None = None
+    encryption_keys: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.sqlite_synchronous.upper() not in _SYNC_LEVELS:
@@ -111,6 +112,7 @@ class Settings:
             "SPOKEHUB_UNSAFE_DURABILITY": ("unsafe_durability", _flag),
             "SPOKEHUB_MAX_INPUT_BYTES": ("max_input_bytes", int),
             "SPOKEHUB_POLICY_DIR": ("policy_dir", str),
+            "SPOKEHUB_ENCRYPTION_KEYS": ("encryption_keys", str),
         }
         for var, (name, kind) in mapping.items():
             raw = env.get(var)

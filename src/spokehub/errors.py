@@ -14,7 +14,13 @@ Each error has a stable ``code`` for the CLI, the HTTP API and logs. Messages sa
     ├── RunNotFound               run_not_found      no run has that id
     ├── RunIdConflict             run_id_conflict    the id exists with another workflow or input
     ├── InvalidRunState           invalid_state      the run cannot do that now (e.g. approve a
-    │                                                run that waits for no approval)
+    │   │                                            run that waits for no approval)
+    │   ├── ApprovalClosed        approval_closed    the approval closed already (409)
+    │   └── DuplicateVote         duplicate_vote     this person voted on it already (409)
+    ├── ApprovalForbidden         approval_forbidden not an assignee, or self-approval (403)
+    ├── ApprovalLinkInvalid       approval_link_invalid  a link's signature is wrong (403)
+    ├── ApprovalLinkGone          approval_link_gone a link was used or expired (410)
+    ├── EncryptionKeyError        encryption_key     a payload's key is missing or wrong
     ├── StoreError                store              the database failed
     │   ├── StoreUnavailable      store_unavailable  unreachable or locked: try again later
     │   ├── SchemaError           schema             the schema is newer than this code, or broken
@@ -94,6 +100,26 @@ class InvalidRunState(SpokehubError):
     code = "invalid_state"
 
 
+class ApprovalClosed(InvalidRunState):
+    code = "approval_closed"
+
+
+class DuplicateVote(InvalidRunState):
+    code = "duplicate_vote"
+
+
+class ApprovalForbidden(SpokehubError, PermissionError):
+    code = "approval_forbidden"
+
+
+class ApprovalLinkInvalid(SpokehubError, PermissionError):
+    code = "approval_link_invalid"
+
+
+class ApprovalLinkGone(SpokehubError):
+    code = "approval_link_gone"
+
+
 class StoreError(SpokehubError):
     code = "store"
 
@@ -113,6 +139,12 @@ class SchemaError(StoreError):
 
 class LeaseLost(StoreError):
     code = "lease_lost"
+
+
+class EncryptionKeyError(StoreError):
+    """A payload is encrypted with a key that is not configured, or the key is wrong."""
+
+    code = "encryption_key"
 
 
 class RunFailed(SpokehubError):

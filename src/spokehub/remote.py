@@ -23,6 +23,9 @@ import httpx
 
 from spokehub.engine.validation import check_payload
 from spokehub.errors import (
+    ApprovalClosed,
+    ApprovalForbidden,
+    DuplicateVote,
     InputTooLarge,
     InvalidInput,
     InvalidRunState,
@@ -182,6 +185,9 @@ def _segment(text: str) -> str:
 _ERRORS: dict[str, Callable[[str, Call[Any]], SpokehubError]] = {
     "run_id_conflict": lambda message, _: RunIdConflict(message),
     "invalid_state": lambda message, _: InvalidRunState(message),
+    "approval_closed": lambda message, _: ApprovalClosed(message),
+    "duplicate_vote": lambda message, _: DuplicateVote(message),
+    "approval_forbidden": lambda message, _: ApprovalForbidden(message),
     "workflow_not_found": lambda message, _: WorkflowNotFound(message),
     "serialization": lambda message, _: SerializationError(message),
     "invalid_input": lambda message, _: InvalidInput(message),

@@ -45,7 +45,9 @@ async def dash_order(item: str = "mug", flaky: bool = False, carrier_down: bool 
 @workflow
 async def dash_review(doc: str = "spec", password: str = "hunter2") -> str:
     """Waits for an editor's approval, then finishes."""
-    decision = await approval("editor", subject={"doc": doc}, assignees=["ann", "bo"])
+    decision = await approval(
+        "editor", subject={"doc": doc}, assignees=["ann", "bo", "role:approver"]
+    )
     return f"{doc} approved by {decision.by or 'someone'}"
 
 

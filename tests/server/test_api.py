@@ -135,11 +135,20 @@ def test_approve_records_the_token_name_and_reject_fails_the_run(live: LiveServe
     with live.http("approver") as http:
         ok = http.post(f"/api/v1/runs/{approved}/approve", json={"comment": "fine"})
         assert ok.status_code == 200, ok.text
-        assert ok.json() == {"run_id": approved, "name": "editor", "approved": True}
+        assert ok.json() == {
+            "run_id": approved,
+            "name": "editor",
+            "approved": True,
+            "outcome": "approved",
+            "approvals": 1,
+            "quorum": 1,
+        }
         no = http.post(f"/api/v1/runs/{rejected}/reject", json={"comment": "typos"})
         assert no.json()["approved"] is False
         # nothing is pending any more: a second decision is a conflict, not a 500
-        _assert_error(http.post(f"/api/v1/runs/{approved}/approve", json={}), 409, "invalid_state")
+        _assert_error(
+            http.post(f"/api/v1/runs/{approved}/approve", json={}), 409, "approval_closed"
+        )
     assert live.wait_for(approved, "completed")["result"] == f"{approved} approved by test-approver"
     failed = live.wait_for(rejected, "failed")
     assert failed["error"]["type"] == "ApprovalRejected"

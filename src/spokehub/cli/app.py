@@ -13,6 +13,7 @@ import typer
 
 from spokehub import __version__
 from spokehub.cli import (
+    cmd_approvals,
     cmd_audit,
     cmd_db,
     cmd_policy,
@@ -78,6 +79,7 @@ app.command("serve")(cmd_serve.serve_command)
 cmd_tokens.register(app)
 cmd_policy.register(app)
 cmd_audit.register(app)
+cmd_approvals.register(app)
 
 
 def main() -> None:

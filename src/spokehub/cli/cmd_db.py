@@ -18,6 +18,7 @@ from spokehub.cli.support import (
     run_with_client,
     state,
 )
+from spokehub.ops import db as ops_db
 
 db_app = typer.Typer(
     help="Database upkeep: migrations, retention, moving to another database.",
@@ -116,6 +117,46 @@ def copy_command(
         return
     copied = ", ".join(f"{n} {table}" for table, n in result.rows.items())
     typer.echo(f"copied {copied} from {result.source} to {result.target}")
+
+
+@db_app.command("rotate-keys")
+def rotate_keys_command(
+    ctx: typer.Context,
+    batch: Annotated[
+        int, typer.Option("--batch", min=1, help="Payloads re-sealed per transaction.")
+    ] = 500,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """Re-encrypt stored payloads with the first key of SPOKEHUB_ENCRYPTION_KEYS.
+
+    Put the new key first and keep the old ones listed until this has run; then the old ones
+    can go. Payloads stored before encryption was turned on are encrypted too.
+    """
+    settings = state(ctx).settings()
+    with Progress(
+        TextColumn("{task.description:<14}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console(stderr=True),
+        transient=as_json,
+        disable=as_json,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(column: str, done: int, total: int) -> None:
+            if column not in tasks:
+                tasks[column] = bar.add_task(column, total=max(total, 1))
+            bar.update(tasks[column], completed=done if total else 1)
+
+        with cli_errors():
+            result = asyncio.run(
+                ops_db.rotate_keys(settings=settings, batch=batch, progress=progress)
+            )
+    if as_json:
+        print_json({"resealed": result})
+        return
+    total = sum(result.values())
+    typer.echo(f"re-encrypted {total} payload(s) with the current key")
 
 
 def register(app: typer.Typer) -> None:

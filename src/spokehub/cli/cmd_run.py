@@ -29,7 +29,7 @@ from spokehub.cli.support import (
     run_with_client,
     state,
 )
-from spokehub.runtime.client import Client
+from spokehub.runtime.client import Client, os_user
 from spokehub.runtime.definitions import REGISTRY, Workflow
 from spokehub.runtime.loader import import_app, load_target
 from spokehub.runtime.worker import Worker
@@ -62,7 +62,9 @@ def run_command(
     cli = state(ctx)
     out = console(stderr=as_json)  # with --json, stdout carries the JSON only
     if no_wait:
-        run = run_with_client(ctx, lambda client: ops.start(client, wf, data, run_id=run_id))
+        run = run_with_client(
+            ctx, lambda client: ops.start(client, wf, data, run_id=run_id, started_by=_me())
+        )
         if as_json:
             print_json({"id": run.id, "workflow": run.workflow, "status": run.status.value})
         else:
@@ -96,7 +98,7 @@ async def _start_and_watch(
     out: Console,
 ) -> ops.RunView | None:
     """Start the run and execute it here; None when SIGTERM stopped it first."""
-    run = await ops.start(client, wf, data, run_id=run_id)
+    run = await ops.start(client, wf, data, run_id=run_id, started_by=_me())
     out.print(f"run {run.id} of {run.workflow}", style="bold")
     printer = ProgressPrinter(out, run.id, cli.db_flag())
 
@@ -263,3 +265,8 @@ async def _work(
         for sig in installed:
             loop.remove_signal_handler(sig)
     return worker.completed_activations
+
+
+def _me() -> str:
+    """Who starts a run from the CLI: the OS user (approvals' self-approval rule)."""
+    return os_user()

@@ -33,7 +33,7 @@ ApprovalName = Annotated[
 Comment = Annotated[str | None, typer.Option("--comment", help="Why; recorded in the ledger.")]
 By = Annotated[
     str | None,
-    typer.Option("--by", help="Who decides; recorded in the ledger (default: your OS user)."),
+    typer.Option("--by", help="Who decides (default: your OS user); checked against assignees."),
 ]
 
 
@@ -131,6 +131,12 @@ def _decided(decided: ops.Decided, as_json: bool) -> None:
         print_json(decided.to_dict())
         return
     verb = "approved" if decided.approved else "rejected"
+    if decided.outcome == "pending":
+        typer.echo(
+            f"{verb} {decided.name!r} on run {decided.run_id}: {decided.approvals} of "
+            f"{decided.quorum} approvals, still waiting"
+        )
+        return
     typer.echo(f"{verb} {decided.name!r} on run {decided.run_id}")
 
 

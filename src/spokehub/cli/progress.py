@@ -82,9 +82,23 @@ def _run_line(event: Event) -> tuple[str, str] | None:
     return None
 
 
+def _approval_line(event: Event) -> tuple[str, str] | None:
+    d = event.data
+    if event.kind is EventKind.APPROVAL_REMINDED:
+        who = ", ".join(d.get("assignees") or ()) or "anyone"
+        return (
+            "yellow",
+            f"⏰ #{event.seq} approval {d.get('name')!r} reminder {d.get('n')} to {who}",
+        )
+    if event.kind is EventKind.APPROVAL_ESCALATED:
+        to = ", ".join(d.get("to") or ())
+        return "yellow", f"⇧ #{event.seq} approval {d.get('name')!r} escalated to {to}"
+    return None
+
+
 def event_line(event: Event) -> tuple[str, str] | None:
     """(style, text) of one ledger event, or None for events not worth a line."""
-    return _step_line(event) or _wait_line(event) or _run_line(event)
+    return _step_line(event) or _wait_line(event) or _approval_line(event) or _run_line(event)
 
 
 @dataclass

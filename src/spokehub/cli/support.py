@@ -32,7 +32,8 @@ EXIT_INTERRUPTED = 130
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok; 1 the run failed or was cancelled; 2 bad usage or input (bad JSON, "
     "unknown module or workflow, invalid arguments); 3 not found (unknown run id); "
-    "4 conflict or invalid state (run id taken, nothing to approve); 5 database error."
+    "4 conflict or invalid state (run id taken, nothing to approve, not yours to approve); "
+    "5 database error (also a missing or wrong encryption key)."
 )
 
 # SpokehubError.code -> exit code; codes not listed here exit 1.
@@ -48,6 +49,10 @@ _EXIT_BY_CODE = {
     "run_not_found": EXIT_NOT_FOUND,
     "run_id_conflict": EXIT_CONFLICT,
     "invalid_state": EXIT_CONFLICT,
+    "approval_closed": EXIT_CONFLICT,
+    "duplicate_vote": EXIT_CONFLICT,
+    "approval_forbidden": EXIT_CONFLICT,
+    "encryption_key": EXIT_STORE,
     "store": EXIT_STORE,
     "schema": EXIT_STORE,
     "lease_lost": EXIT_STORE,

@@ -25,6 +25,8 @@ class EventKind(StrEnum):
     SIGNAL_RECEIVED = "signal_received"
     APPROVAL_REQUESTED = "approval_requested"
     APPROVAL_DECIDED = "approval_decided"
+    APPROVAL_REMINDED = "approval_reminded"
+    APPROVAL_ESCALATED = "approval_escalated"
     WAIT_TIMED_OUT = "wait_timed_out"
     CHILD_STARTED = "child_started"
     CHILD_FINISHED = "child_finished"
@@ -51,6 +53,8 @@ CURRENT_VERSION: dict[EventKind, int] = {kind: 1 for kind in EventKind}
 # the cancel was acknowledged); replay applies the cancel before delivering it. Old readers
 # would apply it later and let the code make calls it never made live, hence the new version.
 CURRENT_VERSION[EventKind.CANCEL_REQUESTED] = 2
+# approval_requested v2 states the lifecycle (quorum, self-approval, timeout outcome, ...).
+CURRENT_VERSION[EventKind.APPROVAL_REQUESTED] = 2
 
 # Events that deliver something into the workflow; replay feeds them back in ledger order.
 RESOLUTIONS = frozenset(
@@ -77,6 +81,8 @@ _CALL_KIND = {
     EventKind.SIGNAL_RECEIVED: CallKind.SIGNAL,
     EventKind.APPROVAL_REQUESTED: CallKind.APPROVAL,
     EventKind.APPROVAL_DECIDED: CallKind.APPROVAL,
+    EventKind.APPROVAL_REMINDED: CallKind.APPROVAL,
+    EventKind.APPROVAL_ESCALATED: CallKind.APPROVAL,
     EventKind.CHILD_STARTED: CallKind.CHILD,
     EventKind.CHILD_FINISHED: CallKind.CHILD,
 }
@@ -122,10 +128,27 @@ class Event:
 
 Upgrader = Callable[[dict[str, Any]], dict[str, Any]]
 
+
+def _approval_requested_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 recorded assignees but enforced nothing: one decision from anyone, self included."""
+    return {
+        "quorum": 1,
+        "rejections": 1,
+        "allow_self": True,
+        "timeout": None,
+        "on_timeout": None,
+        "remind_every": None,
+        "escalate_after": None,
+        "escalate_to": [],
+        **data,
+    }
+
+
 # (kind, from_version) -> function giving the payload at from_version + 1.
 _UPGRADES: dict[tuple[EventKind, int], Upgrader] = {
     # A v1 cancellation took effect at its own place in the ledger: no ``before``.
     (EventKind.CANCEL_REQUESTED, 1): lambda data: data,
+    (EventKind.APPROVAL_REQUESTED, 1): _approval_requested_v1,
 }
 
 

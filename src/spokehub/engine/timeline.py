@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from spokehub.engine.approvals import ApprovalRules, approval_state
 from spokehub.engine.events import CallKind, Event, EventKind
 from spokehub.engine.history import CallRecord, History
 
@@ -251,8 +252,17 @@ def _wait(record: CallRecord) -> _Outcome:
     if first is not None and first.data.get("deadline") is not None:
         info["deadline"] = first.data["deadline"]
     if first is not None and record.kind is CallKind.APPROVAL:
+        rules = ApprovalRules.from_data(first.data)
+        state = approval_state(rules, record.events)
         info["subject"] = first.data.get("subject")
-        info["assignees"] = first.data.get("assignees", [])
+        info["assignees"] = state.assignees
+        info["quorum"] = rules.quorum
+        if state.deadline is not None:
+            info["deadline"] = state.deadline
+        if state.reminders:
+            info["reminders"] = state.reminders
+        if state.escalated:
+            info["escalated"] = True
     resolution = record.resolution
     if resolution is None:
         return _Outcome(RowStatus.WAITING, info=info)

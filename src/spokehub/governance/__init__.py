@@ -1,4 +1,6 @@
-"""Governance: policies as code (CEL), hook points, the audit trail and secrets.
+"""Governance: policies as code (CEL), hook points, the audit trail, secrets, signed approval
+links and encryption at rest. The rules of approvals themselves are pure and live in
+``spokehub.engine.approvals`` (the store applies them atomically).
 
 This layer sits above the runtime and below integrations: it plugs into runs through the
 runtime's interceptor seam, and the layers above (intelligence, distribution, agents) ask it

@@ -12,6 +12,8 @@ from spokehub.store import open_store
 from spokehub.store.base import PruneStats
 from spokehub.store.copy import Progress, copy_database
 from spokehub.store.relational import RelationalStore
+from spokehub.store.rotation import Progress as RotationProgress
+from spokehub.store.rotation import rotate_keys as reseal_all
 
 __all__ = ["CopyResult", "PruneResult", "UpgradeResult", "copy", "prune", "upgrade"]
 
@@ -111,3 +113,24 @@ def _redact(url: str) -> str:
     auth, _, host = rest.rpartition("@")
     user = auth.split(":", 1)[0]
     return f"{head}://{user}:***@{host}" if ":" in auth else url
+
+
+async def rotate_keys(
+    *,
+    settings: Settings | None = None,
+    batch: int = 500,
+    progress: RotationProgress | None = None,
+) -> dict[str, int]:
+    """Re-seal every stored payload with the first key of ``SPOKEHUB_ENCRYPTION_KEYS``.
+
+    Payloads sealed with older keys (kept in the list to read them) and payloads stored
+    before encryption was turned on are sealed with the current key, in batches. Afterwards
+    the old keys can be dropped from the list.
+    """
+    store = open_store(settings or Settings.from_env())
+    try:
+        if not isinstance(store, RelationalStore):
+            raise ValueError("rotate-keys works on SQLite and PostgreSQL databases")
+        return await reseal_all(store, batch=batch, progress=progress)
+    finally:
+        await store.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from spokehub.engine.approvals import Actor, matches
 from spokehub.engine.timeline import RowKind, build_timeline
 from spokehub.ops.runs import external_waits
 from spokehub.runtime.client import Client
@@ -29,6 +30,8 @@ class PendingApproval:
     deadline: float | None
     assignees: tuple[str, ...]
     subject: JSON
+    quorum: int = 1
+    escalated: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -39,6 +42,8 @@ class PendingApproval:
             "deadline": self.deadline,
             "assignees": list(self.assignees),
             "subject": self.subject,
+            "quorum": self.quorum,
+            "escalated": self.escalated,
         }
 
 
@@ -53,12 +58,18 @@ def _candidates(tx: Tx, limit: int) -> list[tuple[str, str]]:
 
 
 async def pending_approvals(
-    client: Client, *, assignee: str | None = None, limit: int = 500
+    client: Client,
+    *,
+    assignee: str | None = None,
+    role: str | None = None,
+    limit: int = 500,
 ) -> list[PendingApproval]:
     """Approvals waiting for a decision, oldest request first.
 
     Args:
-        assignee: only those assigned to this name, or assigned to nobody in particular.
+        assignee: only those this user may decide: assigned by name, by ``role:ROLE``, or
+            assigned to nobody in particular (escalations included).
+        role: the user's role (a token's role), matched against ``role:NAME`` assignees.
         limit: how many unfinished runs with approvals to look at.
     """
     if limit < 1:
@@ -75,7 +86,8 @@ async def pending_approvals(
             if row.kind is not RowKind.APPROVAL or row.name in queued:
                 continue
             assignees = tuple(str(a) for a in row.info.get("assignees") or ())
-            if assignee is not None and assignees and assignee not in assignees:
+            me = Actor(assignee, role) if assignee is not None else None
+            if me is not None and assignees and not any(matches(a, me) for a in assignees):
                 continue
             deadline = row.info.get("deadline")
             found.append(
@@ -87,6 +99,8 @@ async def pending_approvals(
                     deadline=float(deadline) if deadline is not None else None,
                     assignees=assignees,
                     subject=row.info.get("subject"),
+                    quorum=int(row.info.get("quorum", 1)),
+                    escalated=bool(row.info.get("escalated")),
                 )
             )
     found.sort(key=lambda p: (p.requested_at or 0.0, p.run_id, p.name))

@@ -130,10 +130,17 @@ async def show_run(client: Client, run_id: str, *, reveal: bool = True) -> RunVi
 
 
 async def start(
-    client: Client, wf: Workflow[..., Any], data: dict[str, JSON], *, run_id: str | None = None
+    client: Client,
+    wf: Workflow[..., Any],
+    data: dict[str, JSON],
+    *,
+    run_id: str | None = None,
+    actor: str | None = None,
+    started_by: str | None = None,
 ) -> RunRecord:
     """Start ``wf`` with a JSON object of keyword arguments; idempotent by ``run_id``."""
-    return (await start_run(client, wf, data, run_id=run_id)).run
+    who = actor or started_by
+    return (await start_run(client, wf, data, run_id=run_id, actor=who)).run
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,12 +156,14 @@ async def start_run(
     *,
     run_id: str | None = None,
     actor: str | None = None,
+    started_by: str | None = None,
 ) -> Started:
     """``start``, also telling whether this call created the run (decided in the database).
 
-    ``actor`` (who asks) is recorded as the run's ``started_by`` and shown to policies.
+    ``actor`` (who asks; ``started_by`` is the same) is recorded as the run's ``started_by``:
+    policies see it, and approvals refuse that actor's vote unless they allow self-approval.
     """
-    actor = actor or local_actor()
+    actor = actor or started_by or local_actor()
     handle = await client.start_input_async(wf, data, run_id=run_id, actor=actor)
     started = Started(await client.get_run_async(handle.id), bool(handle.created))
     if started.created:
@@ -219,12 +228,54 @@ async def send_signal(
 
 @dataclass(frozen=True, slots=True)
 class Decided:
+    """A vote's effect: ``outcome`` is pending (quorum not reached), approved or rejected."""
+
     run_id: str
     name: str
     approved: bool
+    outcome: str = "approved"
+    approvals: int = 1
+    quorum: int = 1
 
     def to_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "name": self.name, "approved": self.approved}
+        return {
+            "run_id": self.run_id,
+            "name": self.name,
+            "approved": self.approved,
+            "outcome": self.outcome,
+            "approvals": self.approvals,
+            "quorum": self.quorum,
+        }
+
+
+async def decide(
+    client: Client,
+    run_id: str,
+    *,
+    approved: bool,
+    name: str | None = None,
+    comment: str | None = None,
+    by: str | None = None,
+    role: str | None = None,
+    via: str = "api",
+) -> Decided:
+    """Vote on the run's pending approval as ``by`` (with token ``role``).
+
+    The vote is checked against the approval's assignees, self-approval rule and earlier
+    votes; ``approved`` in the answer is this vote, ``outcome`` where the approval stands.
+    """
+    await _approval_policy(client, run_id, name, approved, by, comment)
+    result = await client.vote_async(
+        run_id, approved=approved, name=name, comment=comment, by=by, role=role, via=via
+    )
+    await record(
+        client,
+        "run.approve" if approved else "run.reject",
+        actor=by,
+        run_id=run_id,
+        details={"name": result.name, "outcome": result.outcome},
+    )
+    return Decided(run_id, result.name, approved, result.outcome, result.approvals, result.quorum)
 
 
 async def approve(
@@ -234,12 +285,10 @@ async def approve(
     name: str | None = None,
     comment: str | None = None,
     by: str | None = None,
+    role: str | None = None,
 ) -> Decided:
     """Approve the run's pending approval (``name`` when it waits for several)."""
-    await _approval_policy(client, run_id, name, True, by, comment)
-    decided = await client.approve_async(run_id, name=name, comment=comment, by=by)
-    await record(client, "run.approve", actor=by, run_id=run_id, details={"name": decided})
-    return Decided(run_id, decided, True)
+    return await decide(client, run_id, approved=True, name=name, comment=comment, by=by, role=role)
 
 
 async def reject(
@@ -249,12 +298,12 @@ async def reject(
     name: str | None = None,
     comment: str | None = None,
     by: str | None = None,
+    role: str | None = None,
 ) -> Decided:
     """Reject the run's pending approval; the workflow sees ``ApprovalRejected``."""
-    await _approval_policy(client, run_id, name, False, by, comment)
-    decided = await client.reject_async(run_id, name=name, comment=comment, by=by)
-    await record(client, "run.reject", actor=by, run_id=run_id, details={"name": decided})
-    return Decided(run_id, decided, False)
+    return await decide(
+        client, run_id, approved=False, name=name, comment=comment, by=by, role=role
+    )
 
 
 async def _approval_policy(

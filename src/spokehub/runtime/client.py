@@ -7,6 +7,7 @@ Every method has an async form (``*_async``) and a sync twin that runs it to com
 from __future__ import annotations
 
 import asyncio
+import getpass
 import secrets
 import time
 import weakref
@@ -36,7 +37,16 @@ from spokehub.runtime.interceptors import (
     notify_committed,
 )
 from spokehub.store import open_store
-from spokehub.store.base import Claimed, NewRun, PruneStats, RunRecord, StartResult, Store
+from spokehub.store.base import (
+    ApprovalVote,
+    Claimed,
+    NewRun,
+    PruneStats,
+    RunRecord,
+    StartResult,
+    Store,
+    VoteResult,
+)
 from spokehub.types import JSON, RunStatus
 
 if TYPE_CHECKING:
@@ -132,6 +142,14 @@ class RunHandle(Generic[R]):
         return _sync(self.events_async())
 
 
+def os_user() -> str:
+    """The OS user, the identity of a decision or a start made without a token."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container user with no passwd entry and no $USER
+        return "unknown-user"
+
+
 class Client:
     """Start and steer runs in a spokehub database.
 
@@ -222,15 +240,19 @@ class Client:
         *,
         run_id: str | None = None,
         actor: str | None = None,
+        started_by: str | None = None,
     ) -> RunHandle[Any]:
         """Start from a JSON object of keyword arguments (the CLI's and HTTP API's form).
 
-        ``actor`` names who starts it (recorded as ``started_by``; policies see it).
+        ``actor`` (a token's name, an OS user; ``started_by`` is the same) is recorded as the
+        run's ``started_by``: policies see it, and an approval with ``allow_self=False``
+        refuses that actor's decision.
         """
         _check_workflow(wf)
         self._check_input(wf, data)
         data = wf.codec.validate_input(data)
-        result = await self._start(wf, data, claim_by=None, run_id=run_id, actor=actor)
+        who = actor or started_by
+        result = await self._start(wf, data, claim_by=None, run_id=run_id, actor=who)
         return RunHandle(self, result.run.id, wf, created=result.created)
 
     async def _start(
@@ -410,8 +432,12 @@ class Client:
         comment: str | None = None,
         by: str | None = None,
     ) -> str:
-        """Approve the run's pending approval (``name`` when it has several); returns its name."""
-        return await self._decide(run_id, name, True, comment, by)
+        """Approve the run's pending approval (``name`` when it has several); returns its name.
+
+        ``by`` defaults to the OS user; the vote counts toward the approval's quorum.
+        """
+        result = await self.vote_async(run_id, approved=True, name=name, comment=comment, by=by)
+        return result.name
 
     async def reject_async(
         self,
@@ -421,20 +447,46 @@ class Client:
         comment: str | None = None,
         by: str | None = None,
     ) -> str:
-        return await self._decide(run_id, name, False, comment, by)
+        """Reject the run's pending approval; returns its name."""
+        result = await self.vote_async(run_id, approved=False, name=name, comment=comment, by=by)
+        return result.name
 
-    async def _decide(
-        self, run_id: str, name: str | None, approved: bool, comment: str | None, by: str | None
-    ) -> str:
+    async def vote_async(
+        self,
+        run_id: str,
+        *,
+        approved: bool,
+        name: str | None = None,
+        comment: str | None = None,
+        by: str | None = None,
+        role: str | None = None,
+        via: str = "client",
+        link_id: str | None = None,
+        seq: int | None = None,
+    ) -> VoteResult:
+        """Cast one vote as ``by`` (with ``role``) and return where the approval stands.
+
+        Raises ``ApprovalForbidden`` (not an assignee, or self-approval), ``DuplicateVote``,
+        ``ApprovalClosed`` (decided or expired already) or ``InvalidRunState``.
+        """
         _check_id(run_id)
         for value, what in ((name, "approval name"), (comment, "comment"), (by, "by")):
             if value is not None:
                 check_text(value, what)
         await self.ensure_schema()
-        decision = {"approved": approved, "comment": comment, "by": by}
-        decided = await self.store.decide_approval(run_id, name, decision, self.clock.now())
+        vote = ApprovalVote(
+            name=name,
+            by=by or os_user(),
+            approved=approved,
+            role=role,
+            comment=comment,
+            via=via,
+            link_id=link_id,
+            run_seq=seq,
+        )
+        result = await self.store.decide_approval(run_id, vote, self.clock.now())
         self._notify_workers()
-        return decided
+        return result
 
     async def cancel_async(self, run_id: str) -> RunRecord:
         """Ask a run to stop; compensations of its completed steps run before it ends."""
@@ -554,6 +606,21 @@ class Client:
         by: str | None = None,
     ) -> str:
         return _sync(self.reject_async(run_id, name=name, comment=comment, by=by))
+
+    def vote(
+        self,
+        run_id: str,
+        *,
+        approved: bool,
+        name: str | None = None,
+        comment: str | None = None,
+        by: str | None = None,
+        role: str | None = None,
+    ) -> VoteResult:
+        """Cast one vote (see ``vote_async``) and return where the approval stands."""
+        return _sync(
+            self.vote_async(run_id, approved=approved, name=name, comment=comment, by=by, role=role)
+        )
 
     def cancel(self, run_id: str) -> RunRecord:
         return _sync(self.cancel_async(run_id))

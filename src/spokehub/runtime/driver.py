@@ -23,6 +23,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from spokehub.engine.approvals import approval_due, approval_tick
 from spokehub.engine.events import CURRENT_VERSION, CallKind, Event, EventKind
 from spokehub.engine.history import History, Replay
 from spokehub.engine.serde import input_hash
@@ -344,21 +345,25 @@ class RunDriver:
     def _on_wait_call(self, call: Call, now: float) -> None:
         record = call.record
         if record is not None:
-            self.waits[call.seq] = Wait(call, record.events[0].data.get("deadline"))
+            due = record.events[0].data.get("deadline")
+            if call.kind is CallKind.APPROVAL:
+                due = approval_due(self._call_events(call.seq))
+            self.waits[call.seq] = Wait(call, due)
             return
         spec: SignalSpec | ApprovalSpec = call.spec
         deadline = now + spec.timeout if spec.timeout is not None else None
         if isinstance(spec, ApprovalSpec):
+            data = spec.rules.to_data()
             self.append(
                 EventKind.APPROVAL_REQUESTED,
                 call.seq,
-                name=spec.name,
                 subject=spec.subject,
-                assignees=list(spec.assignees),
                 deadline=deadline,
+                **data,
             )
-        else:
-            self.append(EventKind.SIGNAL_WAITING, call.seq, name=spec.name, deadline=deadline)
+            self.waits[call.seq] = Wait(call, approval_due(self._call_events(call.seq)))
+            return
+        self.append(EventKind.SIGNAL_WAITING, call.seq, name=spec.name, deadline=deadline)
         self.waits[call.seq] = Wait(call, deadline)
 
     def _on_child_call(self, call: Call) -> None:
@@ -493,6 +498,9 @@ class RunDriver:
         """Make something happen without unloading; False when the run should unload."""
         if self.worker.draining and not self.steps:
             return False  # give the run back: it unloads, due now, for another worker
+        # A decision that closed an approval before its deadline beats the expiry timer.
+        if self._inbox_wait_due() and await self._poll_external(scope):
+            return True
         if self._fire_due(scope):
             return True
         due = self._next_due()
@@ -542,12 +550,35 @@ class RunDriver:
                 self._start_attempt(call, wait.attempt)
             elif call.kind is CallKind.TIMER:
                 self.ready.append((call, self.append(EventKind.TIMER_FIRED, seq, name="sleep")))
+            elif call.kind is CallKind.APPROVAL:
+                self._tick_approval(call, now)
             else:
                 event = self.append(
                     EventKind.WAIT_TIMED_OUT, seq, call=call.kind.value, name=call.name
                 )
                 self.ready.append((call, event))
         return fired
+
+    def _call_events(self, seq: int) -> list[Event]:
+        return [e for e in self.all_events if e.seq == seq]
+
+    def _tick_approval(self, call: Call, now: float) -> None:
+        """Reminders, escalation and expiry of an approval: ledger events, then re-armed."""
+        tick = approval_tick(self._call_events(call.seq), now)
+        last = None
+        for kind, data in tick.events:
+            last = self.append(kind, call.seq, **data)
+        if tick.resolves and last is not None:
+            self.ready.append((call, last))
+        else:
+            self.waits[call.seq] = Wait(call, tick.due)
+
+    def _inbox_wait_due(self) -> bool:
+        now = self.clock.now()
+        return any(
+            w.due is not None and w.due <= now and w.call.kind is CallKind.APPROVAL
+            for w in self.waits.values()
+        )
 
     async def _poll_external(self, scope: Scope) -> bool:
         """Look in the store for signals, decisions, finished children and cancellation."""

@@ -47,7 +47,11 @@ def value_of(call: Call, event: Event) -> Any:
     if kind is EventKind.APPROVAL_DECIDED:
         if not d.get("approved"):
             raise ApprovalRejected(call.name, d.get("comment"), d.get("by"))
-        return Decision(True, d.get("comment"), d.get("by"))
+        votes = d.get("votes") or ()
+        approvers = tuple(v["by"] for v in votes if v.get("approved"))
+        return Decision(
+            True, d.get("comment"), d.get("by"), approvers, expired=bool(d.get("expired"))
+        )
     if kind is EventKind.WAIT_TIMED_OUT:
         raise WaitTimeout(f"{d.get('call')} {call.name!r} was not received in time")
     if kind is EventKind.CHILD_FINISHED:

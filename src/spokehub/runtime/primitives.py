@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar, cast
 
+from spokehub.engine.approvals import ApprovalRules
 from spokehub.engine.events import CallKind
 from spokehub.engine.serde import to_json
 from spokehub.errors import SpokehubError
@@ -24,11 +25,17 @@ R = TypeVar("R")
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """A human's answer to an ``approval``."""
+    """The answer to an ``approval``.
+
+    ``by`` is the person whose vote closed it; ``approvers`` all who approved (a quorum);
+    ``expired`` is True when nobody decided in time and ``on_timeout="approve"`` applied.
+    """
 
     approved: bool
     comment: str | None = None
     by: str | None = None
+    approvers: tuple[str, ...] = ()
+    expired: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +55,11 @@ class ApprovalSpec:
     name: str
     subject: JSON
     timeout: float | None
-    assignees: tuple[str, ...]
+    rules: ApprovalRules
+
+    @property
+    def assignees(self) -> tuple[str, ...]:
+        return self.rules.assignees
 
 
 def _scope(api: str, want_async: bool) -> Scope:
@@ -120,18 +131,54 @@ def wait_for_signal_sync(name: str, *, timeout: float | None = None) -> JSON:
     return _signal("wait_for_signal_sync", False, name, timeout).wait()  # type: ignore[attr-defined]
 
 
-def _approval(
-    api: str,
-    want_async: bool,
-    name: str,
-    subject: Any,
-    timeout: float | None,
-    assignees: Sequence[str],
-) -> Waiter:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _ApprovalOptions:
+    subject: Any = None
+    timeout: float | None = None
+    assignees: Sequence[str] = ()
+    quorum: int | None = None
+    rejections: int = 1
+    allow_self: bool | None = None
+    on_timeout: str | None = None
+    remind_every: float | None = None
+    escalate_after: float | None = None
+    escalate_to: Sequence[str] = ()
+
+
+def _rules(name: str, o: _ApprovalOptions) -> ApprovalRules:
+    if isinstance(o.assignees, str) or isinstance(o.escalate_to, str):
+        raise TypeError("assignees and escalate_to are lists of names, e.g. ['alice']")
+    assignees = tuple(o.assignees)
+    if o.quorum is not None and o.quorum > 0 and not assignees:
+        raise ValueError(
+            f"approval {name!r}: quorum={o.quorum} needs assignees to count; name them with "
+            "assignees=[users or 'role:NAME'], or drop quorum to let anyone allowed decide"
+        )
+    for what in ("remind_every", "escalate_after"):
+        _check_seconds(getattr(o, what), what)
+    return ApprovalRules(
+        name=name,
+        assignees=assignees,
+        quorum=1 if o.quorum is None else o.quorum,
+        rejections=o.rejections,
+        # Named assignees: nobody approves their own run unless allowed. The original form
+        # (no assignees) keeps its meaning: anyone allowed to approve may decide.
+        allow_self=(not assignees) if o.allow_self is None else o.allow_self,
+        timeout=o.timeout,
+        on_timeout=o.on_timeout,
+        remind_every=o.remind_every,
+        escalate_after=o.escalate_after,
+        escalate_to=tuple(o.escalate_to),
+    )
+
+
+def _approval(api: str, want_async: bool, name: str, options: _ApprovalOptions) -> Waiter:
     if not isinstance(name, str) or not name:
         raise ValueError("an approval name is a non-empty string")
-    _check_seconds(timeout, "timeout")
-    spec = ApprovalSpec(name, to_json(subject, what="approval subject"), timeout, tuple(assignees))
+    _check_seconds(options.timeout, "timeout")
+    rules = _rules(name, options)
+    subject = to_json(options.subject, what="approval subject")
+    spec = ApprovalSpec(name, subject, options.timeout, rules)
     return _call(api, want_async, CallKind.APPROVAL, name, spec)
 
 
@@ -141,15 +188,52 @@ def approval(
     subject: Any = None,
     timeout: float | None = None,
     assignees: Sequence[str] = (),
+    quorum: int | None = None,
+    rejections: int = 1,
+    allow_self: bool | None = None,
+    on_timeout: str | None = None,
+    remind_every: float | None = None,
+    escalate_after: float | None = None,
+    escalate_to: Sequence[str] = (),
 ) -> Awaitable[Decision]:
-    """Ask a human to approve, and wait durably for the answer.
+    """Ask people to approve, and wait durably for the outcome.
 
-    Returns the ``Decision`` when approved; raises ``ApprovalRejected`` when rejected and
-    ``WaitTimeout`` when nobody decided within ``timeout`` seconds. Decide from the CLI with
-    ``spokehub approve RUN_ID`` / ``spokehub reject RUN_ID --comment ...``.
+    Args:
+        subject: what is to be approved (JSON), shown in the inbox.
+        timeout: seconds until the approval expires.
+        assignees: who may decide: user names and ``"role:NAME"``; empty lets anyone with
+            the approve permission decide.
+        quorum: distinct approvers needed (default 1; at most the number of named users).
+        rejections: distinct rejections that reject (default 1: one rejection rejects).
+        allow_self: whether the actor who started the run may decide (default: False when
+            assignees are named).
+        on_timeout: at expiry ``"reject"``, ``"approve"`` or ``"escalate"`` (to
+            ``escalate_to``, then one more ``timeout`` before it rejects); None raises
+            ``WaitTimeout``.
+        remind_every: seconds between reminders (``approval_reminded`` ledger events).
+        escalate_after: seconds until ``escalate_to`` are added to the assignees.
+        escalate_to: users or roles the approval escalates to.
+
+    Returns the ``Decision`` when approved; raises ``ApprovalRejected`` when rejected.
+
+    Example:
+        >>> decision = await approval(  # doctest: +SKIP
+        ...     "deploy", assignees=["alice", "bob", "role:admin"], quorum=2, timeout=86400,
+        ...     on_timeout="reject", remind_every=3600)
     """
-    waiter = _approval("approval", True, name, subject, timeout, assignees)
-    return cast(Awaitable[Decision], _await(waiter))
+    options = _ApprovalOptions(
+        subject=subject,
+        timeout=timeout,
+        assignees=assignees,
+        quorum=quorum,
+        rejections=rejections,
+        allow_self=allow_self,
+        on_timeout=on_timeout,
+        remind_every=remind_every,
+        escalate_after=escalate_after,
+        escalate_to=escalate_to,
+    )
+    return cast(Awaitable[Decision], _await(_approval("approval", True, name, options)))
 
 
 def approval_sync(
@@ -158,8 +242,28 @@ def approval_sync(
     subject: Any = None,
     timeout: float | None = None,
     assignees: Sequence[str] = (),
+    quorum: int | None = None,
+    rejections: int = 1,
+    allow_self: bool | None = None,
+    on_timeout: str | None = None,
+    remind_every: float | None = None,
+    escalate_after: float | None = None,
+    escalate_to: Sequence[str] = (),
 ) -> Decision:
-    waiter = _approval("approval_sync", False, name, subject, timeout, assignees)
+    """``approval`` for sync workflows."""
+    options = _ApprovalOptions(
+        subject=subject,
+        timeout=timeout,
+        assignees=assignees,
+        quorum=quorum,
+        rejections=rejections,
+        allow_self=allow_self,
+        on_timeout=on_timeout,
+        remind_every=remind_every,
+        escalate_after=escalate_after,
+        escalate_to=escalate_to,
+    )
+    waiter = _approval("approval_sync", False, name, options)
     return cast(Decision, waiter.wait())  # type: ignore[attr-defined]
 
 

@@ -139,9 +139,15 @@ async def send_signal(
 async def approve(
     run_id: RunIdPath, body: ApproveRequest, state: StateDep, who: Approver
 ) -> dict[str, Any]:
-    """Approve the run's pending approval; the decision records the token's name."""
+    """Vote to approve as the token's name and role: 403 for a non-assignee or the run's own
+    starter (unless allowed), 409 for a second vote or a closed approval."""
     decided = await ops.approve(
-        state.client, run_id, name=body.name, comment=body.comment, by=who.name
+        state.client,
+        run_id,
+        name=body.name,
+        comment=body.comment,
+        by=who.name,
+        role=who.token.role.value,
     )
     return decided.to_dict()
 
@@ -150,9 +156,15 @@ async def approve(
 async def reject(
     run_id: RunIdPath, body: ApproveRequest, state: StateDep, who: Approver
 ) -> dict[str, Any]:
-    """Reject the run's pending approval; the workflow sees ``ApprovalRejected``."""
+    """Vote to reject; with the configured number of rejections the workflow sees
+    ``ApprovalRejected``."""
     decided = await ops.reject(
-        state.client, run_id, name=body.name, comment=body.comment, by=who.name
+        state.client,
+        run_id,
+        name=body.name,
+        comment=body.comment,
+        by=who.name,
+        role=who.token.role.value,
     )
     return decided.to_dict()
 

@@ -31,7 +31,7 @@ from spokehub.runtime.client import Client
 from spokehub.runtime.definitions import REGISTRY
 from spokehub.runtime.loader import import_app
 from spokehub.runtime.worker import Worker
-from spokehub.server import api, audit, dashboard, hooks
+from spokehub.server import api, approval_links, audit, dashboard, hooks
 from spokehub.server.auth import LoginRequired, Principal, public, require
 from spokehub.server.config import ServerConfig
 from spokehub.server.errors import ERROR_RESPONSES, error_response, install_error_handlers
@@ -114,6 +114,7 @@ def create_app(
     app.include_router(dashboard.router)
     app.include_router(audit.api_router)
     app.include_router(audit.ui_router)
+    app.include_router(approval_links.router)
     return app
 
 

@@ -143,7 +143,13 @@ class SignalSent(BaseModel):
 class Decision(BaseModel):
     run_id: str
     name: str
-    approved: bool
+    approved: bool = Field(description="This vote: approve (true) or reject (false).")
+    outcome: str = Field(
+        default="approved",
+        description="Where the approval stands: pending (quorum not reached), approved, rejected.",
+    )
+    approvals: int = 1
+    quorum: int = 1
 
 
 class QueueOut(BaseModel):

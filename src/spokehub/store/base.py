@@ -197,6 +197,52 @@ class InboxItem:
     created_at: float
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalVote:
+    """One person's decision on an approval; the store checks it against the approval's rules.
+
+    ``link_id`` is set when the vote comes through a signed link, which it uses up.
+    """
+
+    name: str | None
+    by: str
+    approved: bool
+    role: str | None = None
+    comment: str | None = None
+    via: str = "api"
+    link_id: str | None = None
+    run_seq: int | None = None  # a link names the exact approval call
+
+
+@dataclass(frozen=True, slots=True)
+class VoteResult:
+    """Where an approval stands after a vote: ``outcome`` is pending, approved or rejected."""
+
+    run_id: str
+    name: str
+    seq: int
+    outcome: str
+    approvals: int
+    quorum: int
+    rejections: int
+
+    @property
+    def closed(self) -> bool:
+        return self.outcome != "pending"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "name": self.name,
+            "seq": self.seq,
+            "outcome": self.outcome,
+            "approved": self.outcome == "approved",
+            "approvals": self.approvals,
+            "quorum": self.quorum,
+            "rejections": self.rejections,
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class PruneStats:
     runs: int
@@ -350,9 +396,10 @@ class Store(Protocol):
     ) -> float | None: ...
 
     async def send_signal(self, run_id: str, name: str, payload: JSON, now: float) -> int: ...
-    async def decide_approval(
-        self, run_id: str, name: str | None, decision: dict[str, Any], now: float
-    ) -> str: ...
+    async def decide_approval(self, run_id: str, vote: ApprovalVote, now: float) -> VoteResult:
+        """Record a vote; closing the approval queues the decision for the run (atomically)."""
+        ...
+
     async def request_cancel(self, run_id: str, now: float) -> RunRecord: ...
     async def insert_run(self, new: NewRun, now: float) -> RunRecord: ...
     async def prune(self, *, finished_before: float) -> PruneStats: ...

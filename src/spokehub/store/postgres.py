@@ -282,6 +282,9 @@ class PostgresStore(RelationalStore):
                 (table, column),
             )
 
+    def _lock_run(self, conn: PgConnection, run_id: str) -> None:
+        conn.execute("SELECT 1 FROM runs WHERE id = ? FOR UPDATE", (run_id,))
+
     def _lock_queue(self, conn: PgConnection, queue: str) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", (_QUEUE_LOCK_SPACE, queue))
 

@@ -10,6 +10,7 @@ notifications) is a handful of hooks the subclasses fill in.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -19,6 +20,7 @@ from typing import Any, ClassVar
 from spokehub.config import Settings
 from spokehub.engine.events import Event, EventKind, upgrade
 from spokehub.errors import (
+    ApprovalClosed,
     InvalidRunState,
     LeaseLost,
     RunIdConflict,
@@ -26,7 +28,9 @@ from spokehub.errors import (
     SchemaError,
 )
 from spokehub.store import redaction, schema
+from spokehub.store.approvals import count_vote, use_link
 from spokehub.store.base import (
+    ApprovalVote,
     Claimed,
     Flush,
     FlushResult,
@@ -39,15 +43,16 @@ from spokehub.store.base import (
     StartResult,
     T,
     Tx,
+    VoteResult,
     WorkerInfo,
 )
 from spokehub.store.claims import Admission, Candidate, ClaimRequest, Counts
+from spokehub.store.crypto import PayloadCipher, open_text
 from spokehub.store.executor import Executor
 from spokehub.store.fleet import list_workers, queue_stats, report_worker
 from spokehub.store.rows import (
     inbox,
     next_wake,
-    pending_approvals,
     prune,
     renew,
     run_record,
@@ -83,6 +88,7 @@ class RelationalStore:
 
     # -- schema -----------------------------------------------------------------------------
     async def migrate(self) -> list[str]:
+        _ = self._cipher  # a bad SPOKEHUB_ENCRYPTION_KEYS is refused before anything runs
         return await self._x.run("alone", self._migrate)
 
     async def schema_version(self) -> int:
@@ -173,7 +179,7 @@ class RelationalStore:
         return await self._x.run("read", self._events_checked, run_id)
 
     async def inbox(self, run_id: str) -> list[InboxItem]:
-        return await self._x.run("read", inbox, run_id)
+        return await self._x.run("read", inbox, run_id, self._cipher)
 
     async def next_wake(self, *, queues: Sequence[str], workflows: Sequence[str]) -> float | None:
         return await self._x.run("read", next_wake, tuple(queues), tuple(workflows))
@@ -181,10 +187,8 @@ class RelationalStore:
     async def send_signal(self, run_id: str, name: str, payload: JSON, now: float) -> int:
         return await self._x.run("write", self._send, run_id, "signal", name, payload, now)
 
-    async def decide_approval(
-        self, run_id: str, name: str | None, decision: dict[str, Any], now: float
-    ) -> str:
-        return await self._x.run("write", self._decide, run_id, name, decision, now)
+    async def decide_approval(self, run_id: str, vote: ApprovalVote, now: float) -> VoteResult:
+        return await self._x.run("write", self._decide, run_id, vote, now)
 
     async def request_cancel(self, run_id: str, now: float) -> RunRecord:
         return await self._x.run("write", self._cancel, run_id, now)
@@ -223,6 +227,9 @@ class RelationalStore:
     def _begin_migration(self, conn: Conn) -> None:
         """Open the transaction migrations run in, excluding concurrent migrators."""
         raise NotImplementedError
+
+    def _lock_run(self, conn: Conn, run_id: str) -> None:
+        """Serialise decisions on one run (SQLite has one writer already)."""
 
     def _lock_queue(self, conn: Conn, queue: str) -> None:
         """Serialise claims on a queue with limits, so counts taken here stay true."""
@@ -275,16 +282,28 @@ class RelationalStore:
         return applied
 
     # -- operations (run on the database thread) --------------------------------------------
+    @functools.cached_property
+    def _cipher(self) -> PayloadCipher | None:
+        """Set when ``encryption_keys`` are configured: payloads are sealed at rest."""
+        return PayloadCipher.from_setting(self._settings.encryption_keys)
+
+    def _seal(self, text: str) -> str:
+        return text if self._cipher is None else self._cipher.seal(text)
+
     def _payload(self, conn: Conn, value: JSON) -> tuple[str | None, str | None]:
         """Encode a JSON value; large ones go to the blob table once, by content hash."""
         text = redaction.dumps(value, separators=(",", ":"))
+        cipher = self._cipher
         if len(text) <= self._settings.blob_threshold:
-            return text, None
-        digest = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+            return (text if cipher is None else cipher.seal(text)), None
+        if cipher is None:
+            digest, data = "sha256:" + hashlib.sha256(text.encode()).hexdigest(), text
+        else:
+            digest, data = cipher.address(text), cipher.seal(text)
         conn.execute(
             "INSERT INTO blobs (hash, data, size, created_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (hash) DO NOTHING",
-            (digest, text, len(text), time.time()),
+            (digest, data, len(text), time.time()),
         )
         return None, digest
 
@@ -586,49 +605,26 @@ class RelationalStore:
         (item_id,) = conn.execute(
             "INSERT INTO inbox (run_id, kind, name, payload, created_at) VALUES (?,?,?,?,?) "
             "RETURNING id",
-            (run_id, kind, name, redaction.dumps(payload, separators=(",", ":")), now),
+            (run_id, kind, name, self._seal(redaction.dumps(payload, separators=(",", ":"))), now),
         ).fetchone()
         self._wake(conn, run_id, now)
         return int(item_id)
 
-    def _decide(
-        self,
-        conn: Conn,
-        run_id: str,
-        name: str | None,
-        decision: dict[str, Any],
-        now: float,
-    ) -> str:
+    def _decide(self, conn: Conn, run_id: str, vote: ApprovalVote, now: float) -> VoteResult:
+        self._lock_run(conn, run_id)  # concurrent votes on one run: one at a time
         status = status_of(conn, run_id)
+        if vote.link_id is not None:
+            use_link(conn, vote.link_id, run_id, now)
         if status in _FINISHED:
-            raise InvalidRunState(f"run {run_id!r} is {status}; it waits for no approval")
-        pending, expired = pending_approvals(conn, run_id, now)
-        if name is None and not pending and len(expired) == 1:
-            name = next(iter(expired))
-        if name is not None and name in expired:
-            raise InvalidRunState(
-                f"approval {name!r} of run {run_id!r} expired; its deadline has passed, so the "
-                "run will take the timeout path and this decision was not recorded"
+            raise ApprovalClosed(
+                f"run {run_id!r} is {status}, so its approvals are closed and it waits for no "
+                "approval; a decision after an approval closed is not recorded"
             )
-        if name is None:
-            if len(pending) > 1:
-                raise InvalidRunState(
-                    f"run {run_id!r} waits for several approvals {sorted(pending)}; "
-                    "name the one you decide with --name"
-                )
-            if not pending:
-                raise InvalidRunState(
-                    f"run {run_id!r} is not waiting for an approval (it is {status}); "
-                    "`spokehub runs show ID` shows what it waits for"
-                )
-            name = next(iter(pending))
-        elif name not in pending:
-            raise InvalidRunState(
-                f"run {run_id!r} has no pending approval named {name!r}; pending: "
-                f"{sorted(pending) or 'none'}"
-            )
-        self._send(conn, run_id, "approval", name, decision, now)
-        return name
+        queued = {i.name for i in inbox(conn, run_id, self._cipher) if i.kind == "approval"}
+        counted = count_vote(conn, run_id, self._events(conn, run_id), queued, vote, now)
+        if counted.decision is not None:
+            self._send(conn, run_id, "approval", counted.result.name, counted.decision, now)
+        return counted.result
 
     def _cancel(self, conn: Conn, run_id: str, now: float) -> RunRecord:
         status = status_of(conn, run_id)
@@ -667,14 +663,14 @@ class RelationalStore:
         row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             raise RunNotFound(run_id)
-        return run_record(conn, row)
+        return run_record(conn, row, self._cipher)
 
     def _get_runs(self, conn: Conn, run_ids: tuple[str, ...]) -> list[RunRecord]:
         if not run_ids:
             return []
         marks = ",".join("?" * len(run_ids))
         rows = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id IN ({marks})", run_ids)
-        return [run_record(conn, r) for r in rows.fetchall()]
+        return [run_record(conn, r, self._cipher) for r in rows.fetchall()]
 
     def _list_runs(
         self,
@@ -709,7 +705,7 @@ class RelationalStore:
             f"SELECT {_RUN_COLUMNS} FROM runs {clause} ORDER BY created_at DESC, id LIMIT ?",
             (*params, limit),
         ).fetchall()
-        return [run_record(conn, r) for r in rows]
+        return [run_record(conn, r, self._cipher) for r in rows]
 
     def _wake(self, conn: Conn, run_id: str, now: float) -> None:
         row = conn.execute(
@@ -744,8 +740,9 @@ class RelationalStore:
             (run_id,),
         ).fetchall()
         out = []
+        cipher = self._cipher
         for position, kind, seq, at, v, data in rows:
             k = EventKind(kind)
-            v, payload = upgrade(k, v, json.loads(data) if data else {})
+            v, payload = upgrade(k, v, json.loads(open_text(cipher, data)) if data else {})
             out.append(Event(position, k, at, seq, payload, v))
         return out

@@ -7,6 +7,7 @@ from typing import Any
 
 from spokehub.errors import RunNotFound, StoreError
 from spokehub.store.base import InboxItem, RunRecord
+from spokehub.store.crypto import PayloadCipher, open_text
 from spokehub.types import JSON, RunStatus
 
 Conn = Any  # a DB-API connection taking ``?`` placeholders
@@ -19,16 +20,16 @@ def status_of(conn: Conn, run_id: str) -> str:
     return str(row[0])
 
 
-def load(conn: Conn, text: str | None, blob: str | None) -> JSON:
+def load(conn: Conn, text: str | None, blob: str | None, cipher: PayloadCipher | None) -> JSON:
     if blob is not None:
         row = conn.execute("SELECT data FROM blobs WHERE hash = ?", (blob,)).fetchone()
         if row is None:
             raise StoreError(f"blob {blob} is missing; the database was altered by hand")
         text = row[0]
-    return json.loads(text) if text is not None else None
+    return json.loads(open_text(cipher, text)) if text is not None else None
 
 
-def run_record(conn: Conn, r: tuple[Any, ...]) -> RunRecord:
+def run_record(conn: Conn, r: tuple[Any, ...], cipher: PayloadCipher | None) -> RunRecord:
     return RunRecord(
         id=r[0],
         workflow=r[1],
@@ -36,9 +37,9 @@ def run_record(conn: Conn, r: tuple[Any, ...]) -> RunRecord:
         queue=r[3],
         status=RunStatus(r[4]),
         priority=r[5],
-        input=load(conn, r[6], r[7]) or {},
+        input=load(conn, r[6], r[7], cipher) or {},
         input_hash=r[8],
-        result=load(conn, r[9], r[10]),
+        result=load(conn, r[9], r[10], cipher),
         error=json.loads(r[11]) if r[11] else None,
         parent_id=r[12],
         root_id=r[13],
@@ -58,43 +59,15 @@ def run_record(conn: Conn, r: tuple[Any, ...]) -> RunRecord:
     )
 
 
-def pending_approvals(conn: Conn, run_id: str, now: float) -> tuple[set[str], set[str]]:
-    """(pending, expired) approval names of a run."""
-    requested = {
-        seq: json.loads(data)
-        for seq, data in conn.execute(
-            "SELECT seq, data FROM events WHERE run_id = ? AND kind = 'approval_requested'",
-            (run_id,),
-        )
-    }
-    closed = {
-        seq
-        for (seq,) in conn.execute(
-            "SELECT seq FROM events WHERE run_id = ? AND kind IN "
-            "('approval_decided', 'wait_timed_out')",
-            (run_id,),
-        )
-    }
-    queued = {
-        name
-        for (name,) in conn.execute(
-            "SELECT name FROM inbox WHERE run_id = ? AND kind = 'approval' AND consumed_at IS NULL",
-            (run_id,),
-        )
-    }
-    open_ = {seq: d for seq, d in requested.items() if seq not in closed}
-    expired = {d["name"] for d in open_.values() if (d.get("deadline") or now + 1) < now}
-    pending = {d["name"] for d in open_.values()} - queued - expired
-    return pending, expired
-
-
-def inbox(conn: Conn, run_id: str) -> list[InboxItem]:
+def inbox(conn: Conn, run_id: str, cipher: PayloadCipher | None) -> list[InboxItem]:
     rows = conn.execute(
         "SELECT id, run_id, kind, name, payload, created_at FROM inbox "
         "WHERE run_id = ? AND consumed_at IS NULL ORDER BY id",
         (run_id,),
     ).fetchall()
-    return [InboxItem(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in rows]
+    return [
+        InboxItem(r[0], r[1], r[2], r[3], json.loads(open_text(cipher, r[4])), r[5]) for r in rows
+    ]
 
 
 def renew(conn: Conn, owner: str, leases: dict[str, int], until: float) -> set[str]:
@@ -132,6 +105,8 @@ def prune(conn: Conn, before: float) -> tuple[int, int, int]:
     old = "SELECT id FROM runs WHERE finished_at IS NOT NULL AND finished_at < ?"
     events = conn.execute(f"DELETE FROM events WHERE run_id IN ({old})", (before,)).rowcount
     conn.execute(f"DELETE FROM inbox WHERE run_id IN ({old})", (before,))
+    conn.execute(f"DELETE FROM approval_votes WHERE run_id IN ({old})", (before,))
+    conn.execute(f"DELETE FROM approval_links_used WHERE run_id IN ({old})", (before,))
     runs = conn.execute(
         "DELETE FROM runs WHERE finished_at IS NOT NULL AND finished_at < ?", (before,)
     ).rowcount

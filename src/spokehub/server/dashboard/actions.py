@@ -18,6 +18,7 @@ from spokehub.errors import SpokehubError
 from spokehub.ops.tokens import Permission
 from spokehub.server.auth import Principal, require
 from spokehub.server.dashboard.view import LOGIN_URL, page
+from spokehub.server.errors import status_for
 from spokehub.server.state import StateDep
 
 __all__ = ["router"]
@@ -35,6 +36,8 @@ def _back(run_id: str, then: str) -> RedirectResponse:
 
 def _refused(request: Request, who: Principal, run_id: str, exc: Exception) -> Response:
     status = 404 if getattr(exc, "code", "") == "run_not_found" else 409
+    if isinstance(exc, SpokehubError) and status_for(exc) in (403, 410):
+        status = status_for(exc)  # not yours to decide, or a link that is gone
     if isinstance(exc, ValueError):
         status = 400
     return page(
@@ -86,7 +89,14 @@ async def decide_run(
         return _refused(request, who, run_id, ValueError("decision must be approve or reject"))
     decide = ops.approve if decision == "approve" else ops.reject
     try:
-        await decide(state.client, run_id, name=name, comment=comment or None, by=who.name)
+        await decide(
+            state.client,
+            run_id,
+            name=name,
+            comment=comment or None,
+            by=who.name,
+            role=who.token.role.value,
+        )
     except SpokehubError as exc:
         return _refused(request, who, run_id, exc)
     return _back(run_id, then)

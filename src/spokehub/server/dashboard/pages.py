@@ -177,16 +177,36 @@ async def run_fragment(request: Request, state: StateDep, who: Reader, run_id: s
     return page(request, "_run_live.html", who, context)
 
 
-@router.get("/inbox", response_class=HTMLResponse)
-async def inbox_page(request: Request, state: StateDep, who: Reader) -> Response:
-    """Approvals waiting for a decision, across all runs, oldest first."""
+async def _inbox(state: StateDep, who: Principal, everyone: bool) -> dict[str, Any]:
+    if everyone:
+        items = await pending_approvals(state.client)
+    else:
+        items = await pending_approvals(state.client, assignee=who.name, role=who.token.role.value)
     reveal = state.reveals_to(who.token)
-    items = [
-        dataclasses.replace(i, subject=present(i.subject, reveal=reveal))
-        for i in await pending_approvals(state.client)
-    ]
-    now = state.client.clock.now()
-    return page(request, "inbox.html", who, {"items": items, "now": now})
+    items = [dataclasses.replace(i, subject=present(i.subject, reveal=reveal)) for i in items]
+    return {"items": items, "now": state.client.clock.now(), "everyone": everyone}
+
+
+@router.get("/inbox", response_class=HTMLResponse)
+async def inbox_page(
+    request: Request,
+    state: StateDep,
+    who: Reader,
+    everyone: Annotated[bool, Query(alias="all")] = False,
+) -> Response:
+    """Approvals waiting for me (by name or role), or all of them with ``?all=1``; live."""
+    return page(request, "inbox.html", who, await _inbox(state, who, everyone))
+
+
+@router.get("/inbox/fragment", response_class=HTMLResponse)
+async def inbox_fragment(
+    request: Request,
+    state: StateDep,
+    who: Reader,
+    everyone: Annotated[bool, Query(alias="all")] = False,
+) -> Response:
+    """The inbox table alone, re-fetched by the page when the event stream says so."""
+    return page(request, "_inbox_table.html", who, await _inbox(state, who, everyone))
 
 
 @router.get("/queues", response_class=HTMLResponse)
