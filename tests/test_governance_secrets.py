@@ -43,6 +43,7 @@ from spokehub.ops import tokens
 from spokehub.server.app import create_app
 from spokehub.server.config import ServerConfig
 from spokehub.store.base import Tx
+from tests.browser.live_server import post_login
 
 CANARY_NAME = "SPOKEHUB_TEST_CANARY"
 CANARY = "sk_canary_7f3a9c1e5b2d4086"
@@ -192,7 +193,7 @@ def test_secret_canary(db_url: str, tmp_path: Path, captured_logs: io.StringIO) 
             for path in ("/api/v1/runs", "/api/v1/audit?limit=1000", "/metrics"):
                 answers.append(http.get(path).text)
         with httpx.Client(base_url=base, timeout=10) as browser:
-            login = browser.post("/ui/login", data={"token": admin, "next": "/ui/runs"})
+            login = post_login(browser, admin, "/ui/runs")
             assert login.status_code == 303
             for path in ("/ui/runs", "/ui/runs/canary-1", "/ui/runs/canary-2", "/ui/audit"):
                 page = browser.get(path)

@@ -20,6 +20,7 @@ import pytest
 
 from spokehub import EventKind, RunStatus
 from spokehub.testing import run_until_idle
+from tests.browser.live_server import post_login
 from tests.governance import approvals_app
 from tests.governance.conftest import CROWD, Gov
 
@@ -195,7 +196,7 @@ def test_reminders_and_escalation_are_durable_timers(gov: Gov) -> None:
 def _inbox_for(gov: Gov, who: str) -> str:
     """The dashboard inbox of ``who`` (logged in with their token)."""
     with gov.http() as http:
-        login = http.post("/ui/login", data={"token": gov.tokens[who]})
+        login = post_login(http, gov.tokens[who], "/ui/runs")
         assert login.status_code == 303, login.text
         page = http.get("/ui/inbox/fragment")
         assert page.status_code == 200

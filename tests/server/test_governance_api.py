@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from tests.browser.live_server import post_login
 from tests.server.conftest import LiveServer
 
 
@@ -34,7 +35,7 @@ def test_audit_api_records_api_actions_by_token_name(live: LiveServer) -> None:
 
 def test_audit_page(live: LiveServer) -> None:
     with httpx.Client(base_url=live.url, timeout=10) as browser:
-        login = browser.post("/ui/login", data={"token": live.tokens["admin"], "next": "/ui/runs"})
+        login = post_login(browser, live.tokens["admin"], "/ui/runs")
         assert login.status_code == 303
         page = browser.get("/ui/audit", params={"action": "server."})
         assert page.status_code == 200
@@ -42,5 +43,5 @@ def test_audit_page(live: LiveServer) -> None:
         assert "server.start" in page.text
         assert "run.start" not in page.text
     with httpx.Client(base_url=live.url, timeout=10) as browser:
-        browser.post("/ui/login", data={"token": live.tokens["viewer"], "next": "/ui/runs"})
+        post_login(browser, live.tokens["viewer"], "/ui/runs")
         assert browser.get("/ui/audit").status_code == 403

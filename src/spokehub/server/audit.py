@@ -38,7 +38,7 @@ async def list_audit(
     actor: Text = None,
     action: Annotated[str | None, Query(min_length=1, max_length=100, description="Prefix")] = None,
     since: Annotated[float | None, Query(description="Epoch seconds")] = None,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     """Audit entries in chain order, filtered; page with ``after_seq`` (the last seq seen)."""
