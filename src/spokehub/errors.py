@@ -200,6 +200,9 @@ def error_info(exc: BaseException) -> dict[str, Any]:
     code = getattr(exc, "code", None)
     if isinstance(code, str):
         info["code"] = code
+    details = getattr(exc, "details", None)
+    if isinstance(details, dict):  # structured facts (a contract's JSON path and version)
+        info["details"] = details
     if isinstance(exc, StepFailed):
         info["step"] = exc.step
         info["cause_type"] = exc.error_type
