@@ -129,7 +129,8 @@ def test_postgres_state_round_trip(pg_url: str) -> None:
     """The row-locked backend in process: admit, record, reopen, list."""
     from spokehub.integrations import BreakerPolicy, RateLimit
 
-    Client(pg_url).close()  # applies the migrations
+    with Client(pg_url) as client:
+        client.list_runs()  # applies the migrations
     state = PostgresHostState(pg_url)
     policy = BreakerPolicy(failure_threshold=1, failure_rate=None, open_for=10)
     limit = RateLimit(requests=1, period=100)
