@@ -12,7 +12,15 @@ from typing import Annotated
 import typer
 
 from spokehub import __version__
-from spokehub.cli import cmd_contracts, cmd_db, cmd_run, cmd_runs, cmd_serve, cmd_tokens
+from spokehub.cli import (
+    cmd_contracts,
+    cmd_db,
+    cmd_run,
+    cmd_runs,
+    cmd_schedules,
+    cmd_serve,
+    cmd_tokens,
+)
 from spokehub.cli.support import EXIT_CODES_HELP, CliState
 
 app = typer.Typer(
@@ -69,6 +77,7 @@ cmd_db.register(app)
 app.command("serve")(cmd_serve.serve_command)
 cmd_tokens.register(app)
 cmd_contracts.register(app)
+cmd_schedules.register(app)
 
 
 def main() -> None:

@@ -44,6 +44,45 @@ class StepSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduleSpec:
+    """``@workflow(schedule=...)``: a cron expression, its time zone and catch-up policy.
+
+    The integrations layer's scheduler reads it; the runtime only checks it at declaration.
+    """
+
+    cron: str
+    timezone: str = "UTC"
+    catchup: str = "skip"
+
+    def __post_init__(self) -> None:
+        _check_schedule(self)
+
+
+def _check_schedule(spec: ScheduleSpec) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(spec.timezone)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise RegistrationError(
+            f"unknown time zone {spec.timezone!r}; use an IANA name such as 'Europe/Paris'"
+        ) from None
+    if spec.catchup not in ("skip", "latest", "all"):
+        raise RegistrationError(f"catchup is 'skip', 'latest' or 'all', not {spec.catchup!r}")
+    try:
+        from croniter import croniter
+    except ImportError:
+        raise RegistrationError(
+            "schedules need croniter: pip install 'spokehub[integrations]'"
+        ) from None
+    if not croniter.is_valid(spec.cron):
+        raise RegistrationError(
+            f"invalid cron expression {spec.cron!r}; use 5 fields 'minute hour day month "
+            "weekday', e.g. '*/5 * * * *'"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ChildSpec:
     workflow: Workflow[..., Any]
     input: dict[str, Any]
@@ -124,9 +163,11 @@ class Workflow(Generic[P, R]):
         run_id: str | None = None,
         priority: int = 0,
         concurrency_key: str | None = None,
+        schedule: ScheduleSpec | None = None,
     ) -> None:
         self.fn = fn
         self.name = name or fn.__qualname__
+        self.schedule = schedule
         self.version = version or _source_version(fn)
         self.queue = queue
         self.run_id = run_id
@@ -168,6 +209,7 @@ class Workflow(Generic[P, R]):
             concurrency_key=concurrency_key
             if concurrency_key is not None
             else self.concurrency_key,
+            schedule=self.schedule,
         )
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -332,7 +374,13 @@ def _queue_name(queue: str | Queue) -> str:
 def workflow(fn: Callable[P, R], /) -> Workflow[P, R]: ...
 @overload
 def workflow(
-    *, name: str | None = None, version: str | None = None, queue: str | Queue = DEFAULT_QUEUE
+    *,
+    name: str | None = None,
+    version: str | None = None,
+    queue: str | Queue = DEFAULT_QUEUE,
+    schedule: str | None = None,
+    timezone: str = "UTC",
+    catchup: str = "skip",
 ) -> Callable[[Callable[P, R]], Workflow[P, R]]: ...
 def workflow(
     fn: Callable[P, R] | None = None,
@@ -341,6 +389,9 @@ def workflow(
     name: str | None = None,
     version: str | None = None,
     queue: str | Queue = DEFAULT_QUEUE,
+    schedule: str | None = None,
+    timezone: str = "UTC",
+    catchup: str = "skip",
 ) -> Workflow[P, R] | Callable[[Callable[P, R]], Workflow[P, R]]:
     """Make a function a durable workflow, bare (``@workflow``) or with options.
 
@@ -348,6 +399,10 @@ def workflow(
         name: the name runs are recorded under (default: the function's qualified name).
         version: recorded on each run; defaults to a hash of the function's source.
         queue: the queue its runs go to unless ``options(queue=...)`` says otherwise.
+        schedule: a cron expression; workers start one run per tick (no arguments), see
+            ``docs/integrations.md``. Needs the ``integrations`` extra.
+        timezone: the IANA time zone the cron expression is read in.
+        catchup: ticks missed while no worker ran: ``skip``, ``latest`` or ``all``.
 
     Example:
         >>> @workflow
@@ -358,7 +413,8 @@ def workflow(
 
     def wrap(f: Callable[P, R]) -> Workflow[P, R]:
         _check_function(f, "@workflow")
-        wf = Workflow(f, name=name, version=version, queue=_queue_name(queue))
+        spec = None if schedule is None else ScheduleSpec(schedule, timezone, catchup)
+        wf = Workflow(f, name=name, version=version, queue=_queue_name(queue), schedule=spec)
         REGISTRY.add_workflow(wf)
         return wf
 

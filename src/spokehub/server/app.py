@@ -30,7 +30,7 @@ from spokehub.runtime.client import Client
 from spokehub.runtime.definitions import REGISTRY
 from spokehub.runtime.loader import import_app
 from spokehub.runtime.worker import Worker
-from spokehub.server import api, dashboard, hooks
+from spokehub.server import api, dashboard, hooks, integrations_api
 from spokehub.server.auth import LoginRequired, Principal, public, require
 from spokehub.server.config import ServerConfig
 from spokehub.server.errors import ERROR_RESPONSES, error_response, install_error_handlers
@@ -101,6 +101,7 @@ def create_app(
     app.add_middleware(HostCheckMiddleware, names=config.host_names())
     app.include_router(api.router)
     app.include_router(hooks.router)
+    app.include_router(integrations_api.router)
     app.include_router(_probes)
     app.include_router(dashboard.router)
     return app

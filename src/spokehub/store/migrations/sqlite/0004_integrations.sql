@@ -8,3 +8,22 @@ CREATE TABLE integration_hosts (
     tokens_at  REAL,
     updated_at REAL NOT NULL
 );
+
+-- Schedules: declared in code (@workflow(schedule=...)) or with `spokehub schedules add`.
+-- next_fire_at is advanced with a compare-and-set, so one worker moves a schedule on; the
+-- runs themselves are made unique by their tick-derived run id.
+CREATE TABLE schedules (
+    name         TEXT PRIMARY KEY,
+    workflow     TEXT NOT NULL,
+    cron         TEXT NOT NULL,
+    timezone     TEXT NOT NULL,
+    input        TEXT NOT NULL,
+    catchup      TEXT NOT NULL,
+    max_catchup  INTEGER NOT NULL,
+    paused       INTEGER NOT NULL DEFAULT 0,
+    next_fire_at REAL,
+    last_fire_at REAL,
+    source       TEXT NOT NULL,
+    created_at   REAL NOT NULL,
+    updated_at   REAL NOT NULL
+);

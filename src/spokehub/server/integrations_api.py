@@ -1,0 +1,105 @@
+"""``/api/v1/schedules`` and ``/api/v1/integrations/hosts``: the integrations layer over HTTP."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, status
+from pydantic import BaseModel, Field
+
+from spokehub.integrations import http, schedule_store
+from spokehub.integrations.schedules import Schedule
+from spokehub.ops.tokens import Permission
+from spokehub.server.auth import Principal, require
+from spokehub.server.errors import ERROR_RESPONSES
+from spokehub.server.state import StateDep
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
+
+Reader = Annotated[Principal, Depends(require(Permission.READ))]
+Operator = Annotated[Principal, Depends(require(Permission.OPERATE))]
+NamePath = Annotated[str, Path(min_length=1, max_length=200)]
+
+
+class ScheduleIn(BaseModel):
+    """A schedule to add or change (checked before anything is stored: 422 when invalid)."""
+
+    name: str = Field(min_length=1, max_length=200)
+    workflow: str = Field(min_length=1)
+    cron: str = Field(min_length=1, examples=["*/5 * * * *"])
+    timezone: str = "UTC"
+    input: dict[str, Any] = Field(default_factory=dict)
+    catchup: Literal["skip", "latest", "all"] = "skip"
+    max_catchup: int = Field(default=10, ge=1)
+
+
+class ScheduleOut(ScheduleIn):
+    paused: bool
+    next_fire_at: float | None
+    next_fire_times: list[float]
+    last_fire_at: float | None
+    source: str
+
+
+class HostOut(BaseModel):
+    host: str
+    state: str
+    consecutive_failures: int
+    changed_at: float
+    tokens: float | None
+
+
+@router.get("/schedules", response_model=list[ScheduleOut], tags=["schedules"])
+async def list_schedules(state: StateDep, _: Reader) -> list[dict[str, Any]]:
+    """Every schedule with its next fire times."""
+    await state.client.ensure_schema()
+    return [r.to_dict() for r in await schedule_store.list_all(state.client.store)]
+
+
+@router.post(
+    "/schedules",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ScheduleOut,
+    tags=["schedules"],
+)
+async def add_schedule(body: ScheduleIn, state: StateDep, _: Operator) -> dict[str, Any]:
+    """Add or change a schedule; an invalid cron or time zone is refused with 422."""
+    schedule = Schedule(**body.model_dump())
+    await state.client.ensure_schema()
+    row = await schedule_store.save(state.client.store, schedule, state.client.clock.now(), "api")
+    return row.to_dict()
+
+
+@router.post("/schedules/{name}/pause", response_model=ScheduleOut, tags=["schedules"])
+async def pause_schedule(name: NamePath, state: StateDep, _: Operator) -> dict[str, Any]:
+    row = await schedule_store.set_paused(state.client.store, name, True, state.client.clock.now())
+    return row.to_dict()
+
+
+@router.post("/schedules/{name}/resume", response_model=ScheduleOut, tags=["schedules"])
+async def resume_schedule(name: NamePath, state: StateDep, _: Operator) -> dict[str, Any]:
+    row = await schedule_store.set_paused(state.client.store, name, False, state.client.clock.now())
+    return row.to_dict()
+
+
+@router.delete("/schedules/{name}", status_code=status.HTTP_204_NO_CONTENT, tags=["schedules"])
+async def remove_schedule(name: NamePath, state: StateDep, _: Operator) -> None:
+    await schedule_store.remove(state.client.store, name)
+
+
+@router.get("/integrations/hosts", response_model=list[HostOut], tags=["integrations"])
+async def list_hosts(_: Reader) -> list[dict[str, Any]]:
+    """Each host's circuit breaker and rate-limit bucket, as the default connector sees them
+    (shared ones on PostgreSQL)."""
+    return [
+        {
+            "host": h.host,
+            "state": h.breaker.state,
+            "consecutive_failures": h.breaker.consecutive,
+            "changed_at": h.breaker.changed_at,
+            "tokens": h.tokens,
+        }
+        for h in http.hosts()
+    ]

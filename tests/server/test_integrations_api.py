@@ -1,0 +1,36 @@
+"""The integrations routes: schedules (with 422 for bad input) and the hosts' breakers."""
+
+from __future__ import annotations
+
+from tests.server.conftest import LiveServer
+
+
+def test_schedules_over_http(live: LiveServer) -> None:
+    body = {
+        "name": "api-nightly",
+        "workflow": "api_add",
+        "cron": "0 3 * * *",
+        "timezone": "Europe/Paris",
+        "input": {"a": 1},
+    }
+    with live.http("operator") as http:
+        made = http.post("/api/v1/schedules", json=body)
+        assert made.status_code == 201, made.text
+        assert len(made.json()["next_fire_times"]) == 3
+        for bad, path in [({"cron": "0 25 * * *"}, "cron"), ({"timezone": "Mars/Base"}, "zone")]:
+            refused = http.post("/api/v1/schedules", json={**body, **bad})
+            assert refused.status_code == 422
+            assert path in refused.json()["error"]["message"]
+        listed = http.get("/api/v1/schedules").json()
+        assert [s["name"] for s in listed if s["name"] == "api-nightly"] == ["api-nightly"]
+        assert http.post("/api/v1/schedules/api-nightly/pause").json()["paused"] is True
+        assert http.post("/api/v1/schedules/api-nightly/resume").json()["paused"] is False
+        assert http.delete("/api/v1/schedules/api-nightly").status_code == 204
+        gone = http.delete("/api/v1/schedules/api-nightly")
+        assert gone.status_code == 404
+        assert gone.json()["error"]["code"] == "schedule_not_found"
+    with live.http("viewer") as http:
+        assert http.post("/api/v1/schedules", json=body).status_code == 403
+        hosts = http.get("/api/v1/integrations/hosts")
+        assert hosts.status_code == 200
+        assert isinstance(hosts.json(), list)
