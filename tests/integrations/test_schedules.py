@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -271,7 +272,7 @@ def test_three_worker_processes_start_one_run_per_tick(
         runs = _runs(client, "schedule:itest.tick:")
         assert len(runs) >= 6, [(tmp_path / f"w{i}.log").read_text()[-1500:] for i in range(3)]
         stamps = [datetime.fromisoformat(r.split(":", 2)[2]).timestamp() for r in runs]
-        gaps = {round(b - a) for a, b in zip(stamps, stamps[1:], strict=False)}
+        gaps = {round(b - a) for a, b in itertools.pairwise(stamps)}
         assert gaps == {2}  # every tick once: no gap, no duplicate
         for run_id in runs:
             starts = [e for e in client.handle(run_id).events() if e.kind is EventKind.RUN_STARTED]
