@@ -23,6 +23,8 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spokehub import __version__
+from spokehub.integrations import http
+from spokehub.integrations.metrics import ConnectorMetrics
 from spokehub.observability import Observability, configure_logging
 from spokehub.ops.hooks import load_hooks
 from spokehub.ops.tokens import Permission
@@ -65,6 +67,7 @@ def create_app(
             # Before any worker or start: the interceptors must see every run from its start.
             obs = Observability()
             obs.instrument(client)
+            ConnectorMetrics(obs.metrics.registry).attach(http)  # breakers on /metrics
             metrics = obs
     state = ServerState(
         client=client,
