@@ -27,3 +27,18 @@ CREATE TABLE schedules (
     created_at   DOUBLE PRECISION NOT NULL,
     updated_at   DOUBLE PRECISION NOT NULL
 );
+
+-- The outbox: domain events written in the same transaction as the ledger events they come
+-- from, published to the event bus afterwards (at least once, with a stable message id).
+CREATE TABLE outbox (
+    seq           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id            TEXT NOT NULL UNIQUE,
+    name          TEXT NOT NULL,
+    run_id        TEXT,
+    payload       TEXT NOT NULL,
+    created_at    DOUBLE PRECISION NOT NULL,
+    claimed_by    TEXT,
+    claimed_until DOUBLE PRECISION,
+    published_at  DOUBLE PRECISION
+);
+CREATE INDEX outbox_unpublished ON outbox (seq) WHERE published_at IS NULL;

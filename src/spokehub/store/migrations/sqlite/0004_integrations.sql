@@ -27,3 +27,18 @@ CREATE TABLE schedules (
     created_at   REAL NOT NULL,
     updated_at   REAL NOT NULL
 );
+
+-- The outbox: domain events written in the same transaction as the ledger events they come
+-- from, published to the event bus afterwards (at least once, with a stable message id).
+CREATE TABLE outbox (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    id            TEXT NOT NULL UNIQUE,
+    name          TEXT NOT NULL,
+    run_id        TEXT,
+    payload       TEXT NOT NULL,
+    created_at    REAL NOT NULL,
+    claimed_by    TEXT,
+    claimed_until REAL,
+    published_at  REAL
+);
+CREATE INDEX outbox_unpublished ON outbox (seq) WHERE published_at IS NULL;
