@@ -143,3 +143,58 @@ async def test_a_message_redelivered_five_times_starts_one_run(tmp_path: Path) -
     assert "does not fit itest.bus.ship" in reasons[2]
     assert len(consumer.dead) == 3
     await client.close_async()
+
+
+@aio
+async def test_a_worker_consumes_triggers_and_publishes_its_events(tmp_path: Path) -> None:
+    exchange, queue, watch = unique("e2e"), unique("ship"), unique("watch")
+    db_url = f"sqlite:///{tmp_path}/e2e.db"
+    env = {
+        "PYTHONPATH": str(ROOT),
+        "PATH": "/usr/bin:/bin",
+        "SPOKEHUB_EVENT_BUS_URL": URL,
+        "SPOKEHUB_EVENT_EXCHANGE": exchange,
+        "ITEST_QUEUE": queue,
+    }
+    async with broker([exchange], [queue, f"{queue}.dead", watch]) as channel:
+        import aio_pika
+
+        ex = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        seen = await channel.declare_queue(watch, durable=True)
+        await seen.bind(ex, routing_key="order.shipped")
+        log = open(tmp_path / "worker.log", "wb")  # noqa: ASYNC230, SIM115 - closed below
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "spokehub.cli",
+            "--db",
+            db_url,
+            "worker",
+            "--app",
+            "tests.integrations.bus_app",
+            stdout=log,
+            stderr=log,
+            env=env,
+        )
+        try:
+            body = json.dumps({"order_id": "o-77"}).encode()
+            got: list[object] = []
+            for _ in range(40):  # the consumer declares its queue once the worker is up
+                await ex.publish(aio_pika.Message(body=body, message_id="pay-77"), "order.paid")
+                got = await collect(seen, 1, timeout=0.5)
+                if got:
+                    break
+            assert got, (tmp_path / "worker.log").read_text()[-2000:]
+            message = got[0]
+            payload = json.loads(message.body)  # type: ignore[attr-defined]
+            assert payload["data"] == {"order_id": "o-77"}
+            assert payload["run_id"] == message_run_id(queue, "pay-77", b"")
+        finally:
+            proc.kill()  # SIGKILL
+            await proc.wait()
+            log.close()
+    # However often "pay-77" was delivered, it started one run.
+    client = Client(db_url)
+    runs = [r for r in await client.list_runs_async(limit=100) if r.workflow == "itest.bus.e2e"]
+    assert len(runs) == 1
+    await client.close_async()

@@ -34,3 +34,25 @@ def test_schedules_over_http(live: LiveServer) -> None:
         hosts = http.get("/api/v1/integrations/hosts")
         assert hosts.status_code == 200
         assert isinstance(hosts.json(), list)
+
+
+def test_events_are_read_over_http(live: LiveServer) -> None:
+    from spokehub.integrations.outbox import install_outbox, outbox_sink
+
+    client = live.app.state.spokehub.client
+    install_outbox(client)
+    try:
+        with live.http("operator") as http:
+            started = http.post(
+                "/api/v1/runs", json={"workflow": "api_add", "input": {"a": 2}, "run_id": "ev-1"}
+            )
+            assert started.status_code in (200, 201), started.text
+            live.wait_for("ev-1", "completed")
+            events = http.get("/api/v1/events", params={"limit": 1000}).json()
+            mine = [e for e in events if e["payload"]["run_id"] == "ev-1"]
+            assert [e["name"] for e in mine] == ["run.started", "run.completed"]
+            assert mine[0]["id"] == "ev-1:0" or mine[0]["id"].startswith("ev-1:")
+            later = http.get("/api/v1/events", params={"after": mine[0]["seq"]}).json()
+            assert all(e["seq"] > mine[0]["seq"] for e in later)
+    finally:
+        client.store.event_sinks.remove(outbox_sink)

@@ -14,6 +14,7 @@ the names given to ``emit(name, payload)`` by workflow code.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -95,6 +96,13 @@ def outbox_sink(tx: Tx, run_id: str, events: Sequence[Event]) -> None:
             "ON CONFLICT (id) DO NOTHING",
             (payload["id"], name, run_id, json.dumps(payload, separators=(",", ":")), time.time()),
         )
+
+
+def outbox_from_env() -> bool:
+    """``SPOKEHUB_OUTBOX=1``, or an event bus URL (``SPOKEHUB_EVENT_BUS_URL``), asks for it."""
+    return os.environ.get("SPOKEHUB_OUTBOX") == "1" or bool(
+        os.environ.get("SPOKEHUB_EVENT_BUS_URL")
+    )
 
 
 def install_outbox(client: Any) -> None:

@@ -169,3 +169,25 @@ class TriggerConsumer:
             await (stop or asyncio.Event()).wait()
         finally:
             await self.close()
+
+
+TRIGGERS: list[EventTrigger] = []
+"""The triggers declared with ``on_event``; ``spokehub worker`` consumes them."""
+
+
+def on_event(queue: str, routing_key: str, *, exchange: str = DEFAULT_EXCHANGE) -> Any:
+    """Start the decorated workflow for each message routed to ``queue`` by ``routing_key``.
+
+    Example:
+        >>> @on_event("shipping", "order.paid")
+        ... @workflow
+        ... async def ship(order_id: str) -> None: ...
+    """
+
+    def register(wf: Workflow[..., Any]) -> Workflow[..., Any]:
+        if not isinstance(wf, Workflow):
+            raise TypeError("@on_event goes above @workflow: it registers a workflow")
+        TRIGGERS.append(EventTrigger(queue, routing_key, wf, exchange))
+        return wf
+
+    return register

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from spokehub import __version__
 from spokehub.integrations import http
 from spokehub.integrations.metrics import ConnectorMetrics
+from spokehub.integrations.outbox import install_outbox, outbox_from_env
 from spokehub.observability import Observability, configure_logging
 from spokehub.ops.hooks import load_hooks
 from spokehub.ops.tokens import Permission
@@ -69,6 +70,8 @@ def create_app(
             obs.instrument(client)
             ConnectorMetrics(obs.metrics.registry).attach(http)  # breakers on /metrics
             metrics = obs
+        if outbox_from_env():  # runs started here write their domain events too
+            install_outbox(client)
     state = ServerState(
         client=client,
         config=config,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, status
+from fastapi import APIRouter, Depends, Path, Query, status
 from pydantic import BaseModel, Field
 
-from spokehub.integrations import http, schedule_store
+from spokehub.integrations import http, outbox, schedule_store
 from spokehub.integrations.schedules import Schedule
 from spokehub.ops.tokens import Permission
 from spokehub.server.auth import Principal, require
@@ -87,6 +87,27 @@ async def resume_schedule(name: NamePath, state: StateDep, _: Operator) -> dict[
 @router.delete("/schedules/{name}", status_code=status.HTTP_204_NO_CONTENT, tags=["schedules"])
 async def remove_schedule(name: NamePath, state: StateDep, _: Operator) -> None:
     await schedule_store.remove(state.client.store, name)
+
+
+class EventOut(BaseModel):
+    seq: int
+    id: str
+    name: str
+    payload: dict[str, Any]
+
+
+@router.get("/events", response_model=list[EventOut], tags=["events"])
+async def list_events(
+    state: StateDep,
+    _: Reader,
+    after: Annotated[int, Query(ge=0, description="The last sequence number read")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
+    """Domain events from the outbox, oldest first: how SQLite-only deployments read them
+    (poll with ``after`` = the last ``seq`` seen). Empty unless the outbox is on
+    (``SPOKEHUB_OUTBOX=1`` or an event bus URL)."""
+    await state.client.ensure_schema()
+    return [m.to_dict() for m in await outbox.read(state.client.store, after=after, limit=limit)]
 
 
 @router.get("/integrations/hosts", response_model=list[HostOut], tags=["integrations"])
