@@ -28,7 +28,10 @@ async def scheduling(client: Client, *, until_idle: bool) -> AsyncIterator[None]
         yield
         return
     if outbox_from_env():
+        from spokehub.integrations.webhooks import WEBHOOKS
+
         install_outbox(client)
+        WEBHOOKS.bind(client)
     scheduler = None
     if os.environ.get("SPOKEHUB_SCHEDULER", "1") != "0":
         interval = float(os.environ.get("SPOKEHUB_SCHEDULER_INTERVAL", "1.0"))
@@ -56,6 +59,12 @@ def _runners(
     runners: list[Coroutine[Any, Any, None]] = []
     if scheduler is not None:
         runners.append(scheduler.run(stop))
+    from spokehub.integrations.outbox import outbox_from_env
+
+    if outbox_from_env():
+        from spokehub.integrations.dispatch import WebhookDispatcher
+
+        runners.append(WebhookDispatcher(client).run(stop))
     url = os.environ.get("SPOKEHUB_EVENT_BUS_URL")
     if url:
         from spokehub.integrations.bus import DEFAULT_EXCHANGE, RabbitMQBus
@@ -67,3 +76,15 @@ def _runners(
         if TRIGGERS:
             runners.append(TriggerConsumer(client, TRIGGERS, url=url).run(stop))
     return runners
+
+
+def _register_deliveries() -> None:
+    """With the outbox on, the webhook delivery workflow must be registered before the
+    worker picks its queues; without it, no workflow is added to anyone's worker."""
+    if os.environ.get("SPOKEHUB_OUTBOX") != "1" and not os.environ.get("SPOKEHUB_EVENT_BUS_URL"):
+        return
+    with contextlib.suppress(ImportError):
+        import spokehub.integrations.webhooks  # noqa: F401 - registers the workflow
+
+
+_register_deliveries()

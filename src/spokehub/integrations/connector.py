@@ -202,10 +202,13 @@ class HttpConnector:
         contract: str | Contract | None = None,
         auth: str | None = None,
         retry: RetryPolicy | None = None,
+        content: str | None = None,
     ) -> Awaitable[Response]:
         """Send one request as a durable step (await it inside an async workflow)."""
         step = self._step(method, True, retry)
         args = _args(method, url, json, params, headers, contract, auth)
+        if content is not None:
+            args["content"] = content
         return step(**args)  # type: ignore[no-any-return]
 
     def request_sync(
@@ -219,10 +222,13 @@ class HttpConnector:
         contract: str | Contract | None = None,
         auth: str | None = None,
         retry: RetryPolicy | None = None,
+        content: str | None = None,
     ) -> Response:
         """The sync twin of ``request``, for sync workflows."""
         step = self._step(method, False, retry)
         args = _args(method, url, json, params, headers, contract, auth)
+        if content is not None:
+            args["content"] = content
         return step(**args)  # type: ignore[no-any-return]
 
     def get(self, url: str, **kw: Any) -> Awaitable[Response]:
@@ -255,6 +261,19 @@ class HttpConnector:
     def delete_sync(self, url: str, **kw: Any) -> Response:
         return self.request_sync("DELETE", url, **kw)
 
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        content: str | None = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        """One guarded attempt that is not a step of its own, for code already inside a step
+        (it retries nothing: the enclosing step's policy does)."""
+        return await self._async_attempt(method, url, json, None, headers, None, None, content)
+
     # -- the step and its attempt ---------------------------------------------------------
     def _step(
         self, method: str, is_async: bool, retry: RetryPolicy | None
@@ -279,6 +298,7 @@ class HttpConnector:
         headers: Any,
         contract: str | None,
         auth: str | None,
+        content: str | None = None,
     ) -> Prepared:
         found = None if contract is None else self.config.contracts.get(contract)
         auth_header = None
@@ -299,6 +319,7 @@ class HttpConnector:
             contract=found,
             auth_header=auth_header,
             policy=self.policy,
+            content=content,
         )
 
     async def _async_attempt(
@@ -310,8 +331,9 @@ class HttpConnector:
         headers: dict[str, str] | None = None,
         contract: str | None = None,
         auth: str | None = None,
+        content: str | None = None,
     ) -> Response:
-        req = self._prepare(method, url, body, params, headers, contract, auth)
+        req = self._prepare(method, url, body, params, headers, contract, auth, content)
         while True:
             wait = await self._call_state(self._admit, req.authority)
             if wait is None:
@@ -335,8 +357,9 @@ class HttpConnector:
         headers: dict[str, str] | None = None,
         contract: str | None = None,
         auth: str | None = None,
+        content: str | None = None,
     ) -> Response:
-        req = self._prepare(method, url, body, params, headers, contract, auth)
+        req = self._prepare(method, url, body, params, headers, contract, auth, content)
         while (wait := self._admit(req.authority)) is not None:
             time.sleep(wait)
         try:

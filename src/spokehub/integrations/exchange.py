@@ -61,6 +61,13 @@ class Prepared:
     body: Any
     params: dict[str, str] | None
     contract: Contract | None
+    content: str | None = None  # a body sent as is (instead of ``body`` as JSON)
+
+    def payload(self) -> dict[str, Any]:
+        """httpx's keyword for the body: exact text, or JSON."""
+        if self.content is not None:
+            return {"content": self.content.encode()}
+        return {"json": self.body}
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +100,7 @@ def prepare(
     contract: Contract | None,
     auth_header: tuple[str, str] | None,
     policy: EgressPolicy,
+    content: str | None = None,
 ) -> Prepared:
     """Check the request (egress of a literal address, contract) and build its headers."""
     try:
@@ -112,7 +120,7 @@ def prepare(
         )
     if auth_header is not None:
         out[auth_header[0].lower()] = auth_header[1]
-    return Prepared(method.upper(), url, authority, host, out, body, params, contract)
+    return Prepared(method.upper(), url, authority, host, out, body, params, contract, content)
 
 
 def _trace_headers(run_id: str | None, key: str | None) -> dict[str, str]:

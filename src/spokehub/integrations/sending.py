@@ -97,7 +97,7 @@ class Sender:
 
     async def _exchange_async(self, client: httpx.AsyncClient, req: Prepared) -> Raw:
         async with client.stream(
-            req.method, req.url, json=req.body, params=req.params, headers=req.headers
+            req.method, req.url, params=req.params, headers=req.headers, **req.payload()
         ) as response:
             self._check_length(req, response)
             body = bytearray()
@@ -110,7 +110,7 @@ class Sender:
         deadline = time.monotonic() + self.timeouts.total
         try:
             with client.stream(
-                req.method, req.url, json=req.body, params=req.params, headers=req.headers
+                req.method, req.url, params=req.params, headers=req.headers, **req.payload()
             ) as response:
                 self._check_length(req, response)
                 body = bytearray()

@@ -26,6 +26,7 @@ from spokehub import __version__
 from spokehub.integrations import http
 from spokehub.integrations.metrics import ConnectorMetrics
 from spokehub.integrations.outbox import install_outbox, outbox_from_env
+from spokehub.integrations.webhooks import WEBHOOKS
 from spokehub.observability import Observability, configure_logging
 from spokehub.ops.hooks import load_hooks
 from spokehub.ops.tokens import Permission
@@ -72,6 +73,7 @@ def create_app(
             metrics = obs
         if outbox_from_env():  # runs started here write their domain events too
             install_outbox(client)
+            WEBHOOKS.bind(client)
     state = ServerState(
         client=client,
         config=config,

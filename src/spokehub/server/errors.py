@@ -46,6 +46,8 @@ _STATUS_BY_CODE = {
     "schedule_not_found": 404,
     "schedule": 422,
     "contract": 422,
+    "webhook_subscription": 422,
+    "webhook_subscription_not_found": 404,
     "run_id_conflict": 409,
     "invalid_state": 409,
     "store": 503,

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, status
 from pydantic import BaseModel, Field
 
-from spokehub.integrations import http, outbox, schedule_store
+from spokehub.integrations import http, outbox, schedule_store, webhooks
 from spokehub.integrations.schedules import Schedule
 from spokehub.ops.tokens import Permission
 from spokehub.server.auth import Principal, require
@@ -108,6 +108,134 @@ async def list_events(
     (``SPOKEHUB_OUTBOX=1`` or an event bus URL)."""
     await state.client.ensure_schema()
     return [m.to_dict() for m in await outbox.read(state.client.store, after=after, limit=limit)]
+
+
+class SubscriptionIn(BaseModel):
+    url: str = Field(min_length=1, examples=["https://example.com/hooks/spokehub"])
+    events: list[str] = Field(min_length=1, examples=[["run.failed", "order.*"]])
+    secret: str | None = Field(default=None, description="whsec_...; a new one if left out")
+
+
+class SubscriptionOut(BaseModel):
+    id: str
+    events: list[str]
+    url: str
+    created_at: float
+    secret: str | None = None
+
+
+class AttemptOut(BaseModel):
+    attempt: int
+    at: float
+    ok: bool
+    error: dict[str, Any] | None = None
+    status: int | None = None
+
+
+class DeliveryOut(BaseModel):
+    run_id: str
+    subscription: str
+    event_id: str | None
+    event: str | None
+    status: str
+    attempts: list[AttemptOut]
+
+
+@router.get("/webhooks/subscriptions", response_model=list[SubscriptionOut], tags=["webhooks"])
+async def list_subscriptions(state: StateDep, _: Reader) -> list[dict[str, Any]]:
+    await state.client.ensure_schema()
+    return [s.to_dict() for s in await webhooks.subscriptions(state.client.store)]
+
+
+@router.post(
+    "/webhooks/subscriptions",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SubscriptionOut,
+    tags=["webhooks"],
+)
+async def add_subscription(body: SubscriptionIn, state: StateDep, _: Operator) -> dict[str, Any]:
+    """Subscribe a URL to event patterns; the answer shows the signing secret once."""
+    await state.client.ensure_schema()
+    sub = await webhooks.subscribe(
+        state.client.store,
+        body.url,
+        body.events,
+        secret=body.secret,
+        now=state.client.clock.now(),
+    )
+    return {**sub.to_dict(), "secret": sub.secret}
+
+
+@router.delete(
+    "/webhooks/subscriptions/{sub_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["webhooks"],
+)
+async def remove_subscription(sub_id: NamePath, state: StateDep, _: Operator) -> None:
+    await state.client.ensure_schema()
+    await webhooks.unsubscribe(state.client.store, sub_id)
+
+
+@router.get("/webhooks/deliveries", response_model=list[DeliveryOut], tags=["webhooks"])
+async def list_deliveries(
+    state: StateDep, _: Reader, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> list[dict[str, Any]]:
+    """Newest deliveries first, each with its attempts (from the delivery run's ledger)."""
+    from spokehub import ops
+
+    runs = await ops.list_runs(state.client, workflow=webhooks.DELIVERY_WORKFLOW, limit=limit)
+    out = []
+    for run in runs:
+        events = await state.client.events_async(run.id)
+        message = run.input.get("message") if isinstance(run.input, dict) else None
+        out.append(
+            {
+                "run_id": run.id,
+                "subscription": run.input.get("subscription"),
+                "event_id": (message or {}).get("id"),
+                "event": (message or {}).get("event"),
+                "status": run.status.value,
+                "attempts": delivery_attempts(events),
+            }
+        )
+    return out
+
+
+def delivery_attempts(events: list[Any]) -> list[dict[str, Any]]:
+    """Each attempt of ``webhook.send`` from a delivery's ledger."""
+    attempts = []
+    for e in events:
+        if e.data.get("name") != "webhook.send":
+            continue
+        kind = e.kind.value
+        if kind == "retry_scheduled":
+            attempts.append(
+                {
+                    "attempt": e.data.get("attempt"),
+                    "at": e.at,
+                    "ok": False,
+                    "error": e.data.get("error"),
+                }
+            )
+        elif kind == "step_failed":
+            attempts.append(
+                {
+                    "attempt": e.data.get("attempts"),
+                    "at": e.at,
+                    "ok": False,
+                    "error": e.data.get("error"),
+                }
+            )
+        elif kind == "step_completed":
+            attempts.append(
+                {
+                    "attempt": e.data.get("attempt"),
+                    "at": e.at,
+                    "ok": True,
+                    "status": e.data.get("result"),
+                }
+            )
+    return attempts
 
 
 @router.get("/integrations/hosts", response_model=list[HostOut], tags=["integrations"])

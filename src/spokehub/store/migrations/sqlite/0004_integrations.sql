@@ -42,3 +42,16 @@ CREATE TABLE outbox (
     published_at  REAL
 );
 CREATE INDEX outbox_unpublished ON outbox (seq) WHERE published_at IS NULL;
+
+-- Outbound webhooks: subscriptions per event name (a pattern), signed with their secret.
+-- Each delivery is a run of `spokehub.webhook.deliver` (its ledger holds the attempts).
+CREATE TABLE webhook_subscriptions (
+    id         TEXT PRIMARY KEY,
+    events     TEXT NOT NULL,
+    url        TEXT NOT NULL,
+    secret     TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    active     INTEGER NOT NULL DEFAULT 1
+);
+ALTER TABLE outbox ADD COLUMN dispatched_at REAL;
+CREATE INDEX outbox_undispatched ON outbox (seq) WHERE dispatched_at IS NULL;
