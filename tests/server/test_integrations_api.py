@@ -73,7 +73,7 @@ def test_webhook_subscriptions_over_http(live: LiveServer) -> None:
         sub = made.json()
         assert sub["secret"].startswith("whsec_")
         listed = http.get("/api/v1/webhooks/subscriptions").json()
-        assert [s for s in listed if s["id"] == sub["id"]][0].get("secret") is None
+        assert next(s for s in listed if s["id"] == sub["id"]).get("secret") is None
         assert http.get("/api/v1/webhooks/deliveries").status_code == 200
         assert http.delete(f"/api/v1/webhooks/subscriptions/{sub['id']}").status_code == 204
         assert http.delete(f"/api/v1/webhooks/subscriptions/{sub['id']}").status_code == 404

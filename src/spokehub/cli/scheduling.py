@@ -27,6 +27,9 @@ async def scheduling(client: Client, *, until_idle: bool) -> AsyncIterator[None]
     except ImportError:
         yield
         return
+    from spokehub.integrations import starts
+
+    starts.enable(client)  # wf.options(debounce=..., throttle=...)
     if outbox_from_env():
         from spokehub.integrations.webhooks import WEBHOOKS
 

@@ -50,6 +50,7 @@ _EXIT_BY_CODE = {
     "schedule": EXIT_USAGE,
     "contract": EXIT_USAGE,
     "schedule_not_found": EXIT_NOT_FOUND,
+    "throttled": EXIT_CONFLICT,
 }
 
 

@@ -15,7 +15,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
-from spokehub.integrations import schedule_store
+from spokehub.integrations import schedule_store, starts
 from spokehub.integrations.schedule_store import ScheduleRow
 from spokehub.integrations.schedules import Schedule, run_id_for
 from spokehub.runtime.definitions import REGISTRY, Registry
@@ -78,6 +78,8 @@ class Scheduler:
                 created += await self._fire(row, now)
             except Exception:  # one broken schedule must not stop the others
                 log.exception("schedule %r could not start its run", row.schedule.name)
+        # Debounced bursts that are over are due work of the same kind.
+        created += await starts.fire_due(self.client, self.registry)
         return created
 
     async def _fire(self, row: ScheduleRow, now: float) -> list[str]:

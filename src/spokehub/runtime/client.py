@@ -10,7 +10,7 @@ import asyncio
 import secrets
 import time
 import weakref
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from spokehub.config import Settings
@@ -18,6 +18,7 @@ from spokehub.engine.events import Event, EventKind
 from spokehub.engine.history import fork_events
 from spokehub.engine.serde import input_hash, to_json
 from spokehub.errors import (
+    ConfigurationError,
     InvalidRunState,
     ResultTimeout,
     RunCancelledError,
@@ -163,6 +164,9 @@ class Client:
         self.store: Store = open_store(self.settings)
         self._schema_ready = False
         self._workers: weakref.WeakSet[Worker] = weakref.WeakSet()
+        # Debounce and throttle of starts (``wf.options(debounce=...)``) are the integrations
+        # layer's: it plugs its implementation in here (a layer below cannot import it).
+        self.start_control: Callable[..., Awaitable[RunHandle[Any]]] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
     async def ensure_schema(self) -> None:
@@ -206,7 +210,26 @@ class Client:
         """
         _check_workflow(wf)
         data = wf.codec.bind(args, kwargs)
+        if wf.starts is not None:
+            return await self._controlled(wf, data)
         result = await self._start(wf, data, claim_by=None)
+        return RunHandle(self, result.run.id, wf, created=result.created)
+
+    async def _controlled(self, wf: Workflow[..., Any], data: dict[str, JSON]) -> RunHandle[Any]:
+        if self.start_control is None:
+            raise ConfigurationError(
+                f"workflow {wf.name!r} is started with debounce or throttle, which the "
+                "integrations layer implements: call "
+                "spokehub.integrations.starts.enable(client) first"
+            )
+        return await self.start_control(self, wf, data)
+
+    async def start_now_async(
+        self, wf: Workflow[..., Any], data: dict[str, JSON], *, run_id: str | None = None
+    ) -> RunHandle[Any]:
+        """Start at once, whatever debounce or throttle ``wf`` carries (their implementation
+        calls this once it decided)."""
+        result = await self._start(wf, data, claim_by=None, run_id=run_id)
         return RunHandle(self, result.run.id, wf, created=result.created)
 
     async def start_input_async(
@@ -215,6 +238,8 @@ class Client:
         """Start from a JSON object of keyword arguments (the CLI's and HTTP API's form)."""
         _check_workflow(wf)
         data = wf.codec.validate_input(data)
+        if wf.starts is not None and run_id is None:
+            return await self._controlled(wf, data)
         result = await self._start(wf, data, claim_by=None, run_id=run_id)
         return RunHandle(self, result.run.id, wf, created=result.created)
 

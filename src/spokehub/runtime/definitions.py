@@ -83,6 +83,41 @@ def _check_schedule(spec: ScheduleSpec) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class StartControl:
+    """``options(debounce=..., key=...)`` / ``options(throttle=(n, period, key))``."""
+
+    debounce: float | None = None
+    throttle: tuple[int, float] | None = None
+    key: str = ""
+
+    @classmethod
+    def of(
+        cls, debounce: float | None, throttle: tuple[int, float, str] | None, key: str | None
+    ) -> StartControl | None:
+        if debounce is None and throttle is None:
+            if key is not None:
+                raise ValueError("key= goes with debounce= (throttle carries its own key)")
+            return None
+        if debounce is not None and (not isinstance(debounce, int | float) or debounce <= 0):
+            raise ValueError(f"debounce is a positive number of seconds, got {debounce!r}")
+        if debounce is not None and not key:
+            raise ValueError("debounce needs key=...: the starts that make one burst share it")
+        limit = None
+        if throttle is not None:
+            try:
+                n, period, throttle_key = throttle
+            except (TypeError, ValueError):
+                raise ValueError(
+                    "throttle is (starts, seconds, key), e.g. (10, 60, 'tenant-a')"
+                ) from None
+            if not isinstance(n, int) or n < 1 or period <= 0 or not throttle_key:
+                raise ValueError("throttle is (starts >= 1, seconds > 0, a non-empty key)")
+            limit = (n, float(period))
+            key = key or str(throttle_key)
+        return cls(debounce=debounce, throttle=limit, key=str(key))
+
+
+@dataclass(frozen=True, slots=True)
 class ChildSpec:
     workflow: Workflow[..., Any]
     input: dict[str, Any]
@@ -164,10 +199,12 @@ class Workflow(Generic[P, R]):
         priority: int = 0,
         concurrency_key: str | None = None,
         schedule: ScheduleSpec | None = None,
+        starts: StartControl | None = None,
     ) -> None:
         self.fn = fn
         self.name = name or fn.__qualname__
         self.schedule = schedule
+        self.starts = starts
         self.version = version or _source_version(fn)
         self.queue = queue
         self.run_id = run_id
@@ -188,11 +225,19 @@ class Workflow(Generic[P, R]):
         queue: str | Queue | None = None,
         priority: int | None = None,
         concurrency_key: str | None = None,
+        debounce: float | None = None,
+        throttle: tuple[int, float, str] | None = None,
+        key: str | None = None,
     ) -> Workflow[P, R]:
         """The same workflow with start options, for ``client.start`` or a child call.
 
         ``concurrency_key`` groups runs a queue's ``key_concurrency`` limits (a tenant, a
         target platform): at most that many runs with the same key are in progress at once.
+
+        ``debounce=SECONDS, key=K``: a burst of starts with the same key starts one run,
+        ``SECONDS`` after the last of them, with the last input. ``throttle=(n, period, K)``:
+        at most ``n`` starts per ``period`` seconds with key ``K``; more fail with
+        ``Throttled``. Both need the integrations layer (``spokehub.integrations.starts``).
 
         Example:
             >>> client.start(order_saga.options(run_id="order-42"), order)  # doctest: +SKIP
@@ -210,6 +255,7 @@ class Workflow(Generic[P, R]):
             if concurrency_key is not None
             else self.concurrency_key,
             schedule=self.schedule,
+            starts=StartControl.of(debounce, throttle, key) or self.starts,
         )
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:

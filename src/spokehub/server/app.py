@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spokehub import __version__
-from spokehub.integrations import http
+from spokehub.integrations import http, starts
 from spokehub.integrations.metrics import ConnectorMetrics
 from spokehub.integrations.outbox import install_outbox, outbox_from_env
 from spokehub.integrations.webhooks import WEBHOOKS
@@ -71,6 +71,7 @@ def create_app(
             obs.instrument(client)
             ConnectorMetrics(obs.metrics.registry).attach(http)  # breakers on /metrics
             metrics = obs
+        starts.enable(client)  # wf.options(debounce=..., throttle=...) through the API
         if outbox_from_env():  # runs started here write their domain events too
             install_outbox(client)
             WEBHOOKS.bind(client)

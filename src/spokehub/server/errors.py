@@ -47,6 +47,7 @@ _STATUS_BY_CODE = {
     "schedule": 422,
     "contract": 422,
     "webhook_subscription": 422,
+    "throttled": 429,
     "webhook_subscription_not_found": 404,
     "run_id_conflict": 409,
     "invalid_state": 409,

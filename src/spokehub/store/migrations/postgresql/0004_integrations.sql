@@ -55,3 +55,21 @@ CREATE TABLE webhook_subscriptions (
 );
 ALTER TABLE outbox ADD COLUMN dispatched_at DOUBLE PRECISION;
 CREATE INDEX outbox_undispatched ON outbox (seq) WHERE dispatched_at IS NULL;
+
+-- Debounced starts: one open burst per key; it fires (starts its run) once due_at passes.
+CREATE TABLE start_debounces (
+    run_id     TEXT PRIMARY KEY,
+    key        TEXT NOT NULL,
+    workflow   TEXT NOT NULL,
+    input      TEXT NOT NULL,
+    due_at     DOUBLE PRECISION NOT NULL,
+    state      TEXT NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL
+);
+CREATE UNIQUE INDEX start_debounces_open ON start_debounces (key) WHERE state = 'open';
+-- Throttled starts: a token bucket per key.
+CREATE TABLE start_throttles (
+    key        TEXT PRIMARY KEY,
+    tokens     DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL
+);
