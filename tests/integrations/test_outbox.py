@@ -70,3 +70,25 @@ def test_bad_event_names_are_refused() -> None:
         emit("has space")
     with pytest.raises(ValueError, match="dot-separated"):
         emit_sync("")
+
+
+def test_breaker_transitions_are_written_to_the_outbox(client: Client) -> None:
+    import asyncio
+
+    from spokehub.integrations.outbox import breaker_event_writer
+
+    listener = breaker_event_writer(client)
+
+    async def transitions() -> None:
+        listener("api.example.com:443", "open")
+        listener("api.example.com:443", "closed")
+        await asyncio.sleep(0.2)
+
+    _sync(client.ensure_schema())
+    _sync(transitions())
+    for _ in range(50):
+        messages = _sync(read(client.store))
+        if len(messages) == 2:
+            break
+    assert [m.name for m in messages] == ["breaker.opened", "breaker.closed"]
+    assert messages[0].payload["host"] == "api.example.com:443"

@@ -31,10 +31,13 @@ async def scheduling(client: Client, *, until_idle: bool) -> AsyncIterator[None]
 
     starts.enable(client)  # wf.options(debounce=..., throttle=...)
     if outbox_from_env():
+        from spokehub.integrations import http
+        from spokehub.integrations.outbox import breaker_event_writer
         from spokehub.integrations.webhooks import WEBHOOKS
 
         install_outbox(client)
         WEBHOOKS.bind(client)
+        http.on_transition(breaker_event_writer(client))
     scheduler = None
     if os.environ.get("SPOKEHUB_SCHEDULER", "1") != "0":
         interval = float(os.environ.get("SPOKEHUB_SCHEDULER_INTERVAL", "1.0"))

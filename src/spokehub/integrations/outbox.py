@@ -160,3 +160,40 @@ async def read(store: Store, *, after: int = 0, limit: int = 100) -> list[Outbox
         return [_message(r) for r in rows]
 
     return await store.transact(select, write=False)
+
+
+def breaker_event_writer(client: Any) -> Any:
+    """A connector ``on_transition`` listener that writes ``breaker.opened`` /
+    ``breaker.half_open`` / ``breaker.closed`` to the outbox (best effort: it runs after the
+    state change, in its own transaction; the worker that made the change writes it)."""
+    import asyncio
+    import logging
+
+    log = logging.getLogger("spokehub.integrations.outbox")
+    names = {"open": "breaker.opened", "half_open": "breaker.half_open", "closed": "breaker.closed"}
+    pending: set[asyncio.Task[None]] = set()
+
+    def listener(host: str, state: str) -> None:
+        name = names.get(state, f"breaker.{state}")
+        at = client.clock.now()
+        msg_id = f"breaker:{host}:{state}:{at:.6f}"
+        payload = {"id": msg_id, "event": name, "host": host, "state": state, "at": at}
+
+        def insert(tx: Tx) -> None:
+            tx.execute(
+                "INSERT INTO outbox (id, name, run_id, payload, created_at) "
+                "VALUES (?, ?, NULL, ?, ?) ON CONFLICT (id) DO NOTHING",
+                (msg_id, name, json.dumps(payload, separators=(",", ":")), time.time()),
+            )
+
+        async def write() -> None:
+            try:
+                await client.store.transact(insert)
+            except Exception:  # an event lost here must not fail the request
+                log.exception("could not write %s for %s to the outbox", name, host)
+
+        task = asyncio.get_running_loop().create_task(write())
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    return listener
