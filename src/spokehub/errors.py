@@ -266,6 +266,9 @@ def error_info(exc: BaseException) -> dict[str, Any]:
         info["code"] = code
     if isinstance(exc, PolicyDenied):
         info["violations"] = exc.violations
+    details = getattr(exc, "details", None)
+    if isinstance(details, dict):  # structured facts (a contract's JSON path and version)
+        info["details"] = details
     if isinstance(exc, StepFailed):
         info["step"] = exc.step
         info["cause_type"] = exc.error_type

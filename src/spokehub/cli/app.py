@@ -15,10 +15,12 @@ from spokehub import __version__
 from spokehub.cli import (
     cmd_approvals,
     cmd_audit,
+    cmd_contracts,
     cmd_db,
     cmd_policy,
     cmd_run,
     cmd_runs,
+    cmd_schedules,
     cmd_serve,
     cmd_tokens,
 )
@@ -80,6 +82,8 @@ cmd_tokens.register(app)
 cmd_policy.register(app)
 cmd_audit.register(app)
 cmd_approvals.register(app)
+cmd_contracts.register(app)
+cmd_schedules.register(app)
 
 
 def main() -> None:

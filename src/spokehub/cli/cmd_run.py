@@ -14,6 +14,7 @@ from rich.console import Console
 from spokehub import ops
 from spokehub.cli.progress import ProgressPrinter
 from spokehub.cli.render import run_detail
+from spokehub.cli.scheduling import scheduling
 from spokehub.cli.support import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -255,7 +256,8 @@ async def _work(
         f"workflow(s); concurrency {concurrency}; {mode}"
     )
     try:
-        await worker.run(until_idle=until_idle)
+        async with scheduling(client, until_idle=until_idle):
+            await worker.run(until_idle=until_idle)
     except asyncio.CancelledError:
         if signals < 2 or main is None:
             raise

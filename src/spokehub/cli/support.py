@@ -58,6 +58,10 @@ _EXIT_BY_CODE = {
     "lease_lost": EXIT_STORE,
     "run_failed": EXIT_RUN_FAILED,
     "run_cancelled": EXIT_RUN_FAILED,
+    "schedule": EXIT_USAGE,
+    "contract": EXIT_USAGE,
+    "schedule_not_found": EXIT_NOT_FOUND,
+    "throttled": EXIT_CONFLICT,
 }
 
 

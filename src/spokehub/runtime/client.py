@@ -11,7 +11,7 @@ import getpass
 import secrets
 import time
 import weakref
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from spokehub.config import Settings
@@ -20,6 +20,7 @@ from spokehub.engine.history import fork_events
 from spokehub.engine.serde import input_hash, to_json
 from spokehub.engine.validation import check_payload, check_run_id, check_text
 from spokehub.errors import (
+    ConfigurationError,
     InvalidRunState,
     ResultTimeout,
     RunCancelledError,
@@ -184,6 +185,9 @@ class Client:
         self._schema_ready = False
         self._workers: weakref.WeakSet[Worker] = weakref.WeakSet()
         self._heartbeats = Heartbeats()
+        # Debounce and throttle of starts (``wf.options(debounce=...)``) are the integrations
+        # layer's: it plugs its implementation in here (a layer below cannot import it).
+        self.start_control: Callable[..., Awaitable[RunHandle[Any]]] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
     async def ensure_schema(self) -> None:
@@ -230,7 +234,26 @@ class Client:
         data = wf.codec.bind(args, kwargs)
         self._check_input(wf, data)
         wf.codec.call_args(data)  # against the workflow's types now, as the API does
+        if wf.starts is not None:
+            return await self._controlled(wf, data)
         result = await self._start(wf, data, claim_by=None)
+        return RunHandle(self, result.run.id, wf, created=result.created)
+
+    async def _controlled(self, wf: Workflow[..., Any], data: dict[str, JSON]) -> RunHandle[Any]:
+        if self.start_control is None:
+            raise ConfigurationError(
+                f"workflow {wf.name!r} is started with debounce or throttle, which the "
+                "integrations layer implements: call "
+                "spokehub.integrations.starts.enable(client) first"
+            )
+        return await self.start_control(self, wf, data)
+
+    async def start_now_async(
+        self, wf: Workflow[..., Any], data: dict[str, JSON], *, run_id: str | None = None
+    ) -> RunHandle[Any]:
+        """Start at once, whatever debounce or throttle ``wf`` carries (their implementation
+        calls this once it decided)."""
+        result = await self._start(wf, data, claim_by=None, run_id=run_id)
         return RunHandle(self, result.run.id, wf, created=result.created)
 
     async def start_input_async(
@@ -252,6 +275,8 @@ class Client:
         self._check_input(wf, data)
         data = wf.codec.validate_input(data)
         who = actor or started_by
+        if wf.starts is not None and run_id is None:
+            return await self._controlled(wf, data)
         result = await self._start(wf, data, claim_by=None, run_id=run_id, actor=who)
         return RunHandle(self, result.run.id, wf, created=result.created)
 

@@ -45,6 +45,80 @@ class StepSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduleSpec:
+    """``@workflow(schedule=...)``: a cron expression, its time zone and catch-up policy.
+
+    The integrations layer's scheduler reads it; the runtime only checks it at declaration.
+    """
+
+    cron: str
+    timezone: str = "UTC"
+    catchup: str = "skip"
+
+    def __post_init__(self) -> None:
+        _check_schedule(self)
+
+
+def _check_schedule(spec: ScheduleSpec) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(spec.timezone)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise RegistrationError(
+            f"unknown time zone {spec.timezone!r}; use an IANA name such as 'Europe/Paris'"
+        ) from None
+    if spec.catchup not in ("skip", "latest", "all"):
+        raise RegistrationError(f"catchup is 'skip', 'latest' or 'all', not {spec.catchup!r}")
+    try:
+        from croniter import croniter
+    except ImportError:
+        raise RegistrationError(
+            "schedules need croniter: pip install 'spokehub[integrations]'"
+        ) from None
+    if not croniter.is_valid(spec.cron):
+        raise RegistrationError(
+            f"invalid cron expression {spec.cron!r}; use 5 fields 'minute hour day month "
+            "weekday', e.g. '*/5 * * * *'"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StartControl:
+    """``options(debounce=..., key=...)`` / ``options(throttle=(n, period, key))``."""
+
+    debounce: float | None = None
+    throttle: tuple[int, float] | None = None
+    key: str = ""
+
+    @classmethod
+    def of(
+        cls, debounce: float | None, throttle: tuple[int, float, str] | None, key: str | None
+    ) -> StartControl | None:
+        if debounce is None and throttle is None:
+            if key is not None:
+                raise ValueError("key= goes with debounce= (throttle carries its own key)")
+            return None
+        if debounce is not None and (not isinstance(debounce, int | float) or debounce <= 0):
+            raise ValueError(f"debounce is a positive number of seconds, got {debounce!r}")
+        if debounce is not None and not key:
+            raise ValueError("debounce needs key=...: the starts that make one burst share it")
+        limit = None
+        if throttle is not None:
+            try:
+                n, period, throttle_key = throttle
+            except (TypeError, ValueError):
+                raise ValueError(
+                    "throttle is (starts, seconds, key), e.g. (10, 60, 'tenant-a')"
+                ) from None
+            if not isinstance(n, int) or n < 1 or period <= 0 or not throttle_key:
+                raise ValueError("throttle is (starts >= 1, seconds > 0, a non-empty key)")
+            limit = (n, float(period))
+            key = key or str(throttle_key)
+        return cls(debounce=debounce, throttle=limit, key=str(key))
+
+
+@dataclass(frozen=True, slots=True)
 class ChildSpec:
     workflow: Workflow[..., Any]
     input: dict[str, Any]
@@ -125,9 +199,13 @@ class Workflow(Generic[P, R]):
         run_id: str | None = None,
         priority: int = 0,
         concurrency_key: str | None = None,
+        schedule: ScheduleSpec | None = None,
+        starts: StartControl | None = None,
     ) -> None:
         self.fn = fn
         self.name = name or fn.__qualname__
+        self.schedule = schedule
+        self.starts = starts
         self.version = version or _source_version(fn)
         self.queue = queue
         self.run_id = run_id
@@ -148,11 +226,19 @@ class Workflow(Generic[P, R]):
         queue: str | Queue | None = None,
         priority: int | None = None,
         concurrency_key: str | None = None,
+        debounce: float | None = None,
+        throttle: tuple[int, float, str] | None = None,
+        key: str | None = None,
     ) -> Workflow[P, R]:
         """The same workflow with start options, for ``client.start`` or a child call.
 
         ``concurrency_key`` groups runs a queue's ``key_concurrency`` limits (a tenant, a
         target platform): at most that many runs with the same key are in progress at once.
+
+        ``debounce=SECONDS, key=K``: a burst of starts with the same key starts one run,
+        ``SECONDS`` after the last of them, with the last input. ``throttle=(n, period, K)``:
+        at most ``n`` starts per ``period`` seconds with key ``K``; more fail with
+        ``Throttled``. Both need the integrations layer (``spokehub.integrations.starts``).
 
         Example:
             >>> client.start(order_saga.options(run_id="order-42"), order)  # doctest: +SKIP
@@ -169,6 +255,8 @@ class Workflow(Generic[P, R]):
             concurrency_key=concurrency_key
             if concurrency_key is not None
             else self.concurrency_key,
+            schedule=self.schedule,
+            starts=StartControl.of(debounce, throttle, key) or self.starts,
         )
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -333,7 +421,13 @@ def _queue_name(queue: str | Queue) -> str:
 def workflow(fn: Callable[P, R], /) -> Workflow[P, R]: ...
 @overload
 def workflow(
-    *, name: str | None = None, version: str | None = None, queue: str | Queue = DEFAULT_QUEUE
+    *,
+    name: str | None = None,
+    version: str | None = None,
+    queue: str | Queue = DEFAULT_QUEUE,
+    schedule: str | None = None,
+    timezone: str = "UTC",
+    catchup: str = "skip",
 ) -> Callable[[Callable[P, R]], Workflow[P, R]]: ...
 def workflow(
     fn: Callable[P, R] | None = None,
@@ -342,6 +436,9 @@ def workflow(
     name: str | None = None,
     version: str | None = None,
     queue: str | Queue = DEFAULT_QUEUE,
+    schedule: str | None = None,
+    timezone: str = "UTC",
+    catchup: str = "skip",
 ) -> Workflow[P, R] | Callable[[Callable[P, R]], Workflow[P, R]]:
     """Make a function a durable workflow, bare (``@workflow``) or with options.
 
@@ -349,6 +446,10 @@ def workflow(
         name: the name runs are recorded under (default: the function's qualified name).
         version: recorded on each run; defaults to a hash of the function's source.
         queue: the queue its runs go to unless ``options(queue=...)`` says otherwise.
+        schedule: a cron expression; workers start one run per tick (no arguments), see
+            ``docs/integrations.md``. Needs the ``integrations`` extra.
+        timezone: the IANA time zone the cron expression is read in.
+        catchup: ticks missed while no worker ran: ``skip``, ``latest`` or ``all``.
 
     Example:
         >>> @workflow
@@ -359,7 +460,8 @@ def workflow(
 
     def wrap(f: Callable[P, R]) -> Workflow[P, R]:
         _check_function(f, "@workflow")
-        wf = Workflow(f, name=name, version=version, queue=_queue_name(queue))
+        spec = None if schedule is None else ScheduleSpec(schedule, timezone, catchup)
+        wf = Workflow(f, name=name, version=version, queue=_queue_name(queue), schedule=spec)
         REGISTRY.add_workflow(wf)
         return wf
 

@@ -62,6 +62,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("spokehub.driver")
 
 
+# A server asking for more than a day is not honoured beyond it: the run would look stuck.
+MAX_RETRY_AFTER = 86_400.0
+
+
 @dataclass(slots=True)
 class Wait:
     """Something a call waits for that is not a running step."""
@@ -470,7 +474,7 @@ class RunDriver:
         retryable = not isinstance(exc, SerializationError) and getattr(exc, "retryable", True)
         if retryable and st.retry.retries(exc, attempt):
             delay = st.retry.delay(attempt, seed=f"{self.run.id}:{call.seq}")
-            retry_at = out.finished + delay
+            retry_at = out.finished + max(delay, _retry_after(exc))
             self.append(
                 EventKind.RETRY_SCHEDULED,
                 call.seq,
@@ -791,3 +795,13 @@ class RunDriver:
             if not ok:
                 failures.append({"step": event.data["name"], "seq": event.seq, "error": err})
         await self._end(reason, failures)
+
+
+def _retry_after(exc: BaseException) -> float:
+    """The least wait an error asks for (``retry_after`` seconds: an HTTP ``Retry-After``, an
+    open circuit breaker), so that the next attempt does not come before the far side allows.
+    """
+    hint = getattr(exc, "retry_after", None)
+    if isinstance(hint, int | float) and not isinstance(hint, bool) and hint > 0:
+        return min(float(hint), MAX_RETRY_AFTER)
+    return 0.0

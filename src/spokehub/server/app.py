@@ -24,6 +24,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spokehub import __version__
 from spokehub.governance.wiring import govern
+from spokehub.integrations import http, starts
+from spokehub.integrations.metrics import ConnectorMetrics
+from spokehub.integrations.outbox import install_outbox, outbox_from_env
+from spokehub.integrations.webhooks import WEBHOOKS
 from spokehub.observability import Observability, configure_logging
 from spokehub.ops.hooks import load_hooks
 from spokehub.ops.tokens import Permission
@@ -31,7 +35,7 @@ from spokehub.runtime.client import Client
 from spokehub.runtime.definitions import REGISTRY
 from spokehub.runtime.loader import import_app
 from spokehub.runtime.worker import Worker
-from spokehub.server import api, approval_links, audit, dashboard, hooks
+from spokehub.server import api, approval_links, audit, dashboard, hooks, integrations_api
 from spokehub.server.auth import LoginRequired, Principal, public, require
 from spokehub.server.config import ServerConfig
 from spokehub.server.errors import ERROR_RESPONSES, error_response, install_error_handlers
@@ -69,8 +73,13 @@ def create_app(
             # Before any worker or start: the interceptors must see every run from its start.
             obs = Observability()
             obs.instrument(client)
+            ConnectorMetrics(obs.metrics.registry).attach(http)  # breakers on /metrics
             metrics = obs
         govern(client)  # policies of SPOKEHUB_POLICY_DIR, when set
+        starts.enable(client)  # wf.options(debounce=..., throttle=...) through the API
+        if outbox_from_env():  # runs started here write their domain events too
+            install_outbox(client)
+            WEBHOOKS.bind(client)
     state = ServerState(
         client=client,
         config=config,
@@ -110,6 +119,7 @@ def create_app(
     app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(api.router)
     app.include_router(hooks.router)
+    app.include_router(integrations_api.router)
     app.include_router(_probes)
     app.include_router(dashboard.router)
     app.include_router(audit.api_router)

@@ -71,6 +71,9 @@ _FINISHED = ("completed", "failed", "cancelled")
 Conn = Any  # a DB-API connection taking ``?`` placeholders
 
 
+EventSink = Callable[[Any, str, Sequence[Event]], None]
+
+
 class RelationalStore:
     """The verbs of ``Store`` in SQL; a subclass connects and fills in the hooks."""
 
@@ -322,6 +325,25 @@ class RelationalStore:
             raise LeaseLost(
                 f"run {run_id!r}: ledger position already written; another worker owns it"
             ) from None
+        for sink in self.event_sinks:
+            sink(conn, run_id, events)
+
+    @property
+    def event_sinks(self) -> list[EventSink]:
+        """Called with (connection, run id, events) in the transaction that writes them."""
+        sinks: list[EventSink] | None = self.__dict__.get("_event_sinks")
+        if sinks is None:
+            sinks = self.__dict__["_event_sinks"] = []
+        return sinks
+
+    def add_event_sink(self, sink: EventSink) -> None:
+        """Write something in the same transaction as every ledger write (an outbox).
+
+        The sink runs on the database thread; an error in it fails the transaction, so what it
+        writes and the ledger events commit together or not at all.
+        """
+        if sink not in self.event_sinks:
+            self.event_sinks.append(sink)
 
     def _insert_new(self, conn: Conn, new: NewRun, now: float) -> bool:
         """Insert a run with its first events; False when its id exists already."""

@@ -7,7 +7,7 @@ Every route declares ``require(permission)`` or ``public(reason)`` (see ``server
 
 from fastapi import APIRouter
 
-from spokehub.server.dashboard import actions, live, pages, session
+from spokehub.server.dashboard import actions, integrations_page, live, pages, session
 
 __all__ = ["router"]
 
@@ -16,3 +16,4 @@ router.include_router(session.router)
 router.include_router(pages.router)
 router.include_router(actions.router)
 router.include_router(live.router)
+router.include_router(integrations_page.router)
