@@ -182,7 +182,9 @@ def test_uvicorn_color_message_never_reaches_the_logs(restore_root: None, fmt: s
     """uvicorn logs ``extra={"color_message": ...}`` with terminal escape codes (issue 8 #14)."""
     out = io.StringIO()
     configure_logging(fmt=fmt, level="INFO", stream=out)  # type: ignore[arg-type]
-    logging.getLogger("uvicorn.error").info(
+    # uvicorn's own call, on a logger of this test (other tests start uvicorn, which sets up
+    # its loggers; the real server is checked in tests/server/test_api_cli.py).
+    logging.getLogger("obs_lg.uvicorn").info(
         "Started server process [%d]",
         4242,
         extra={"color_message": "Started server process [\x1b[36m%d\x1b[0m]"},
