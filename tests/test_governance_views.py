@@ -32,6 +32,20 @@ apiVersion: spokehub.dev/v1
 kind: PolicyBinding
 metadata: {name: warn-large}
 spec: {policyName: small-amounts, match: {hooks: [step], names: [view_pay]}, actions: [Warn]}
+---
+apiVersion: spokehub.dev/v1
+kind: Policy
+metadata: {name: start-cap}
+spec:
+  validations:
+    - expression: object.input.amount < 1000
+      message: amounts of 1000 or more need the finance workflow
+      reason: Forbidden
+---
+apiVersion: spokehub.dev/v1
+kind: PolicyBinding
+metadata: {name: start-cap}
+spec: {policyName: start-cap, match: {hooks: [run.start]}, actions: [Deny]}
 """
 
 
@@ -83,13 +97,25 @@ def test_decisions_on_the_run_page_the_api_and_runs_show(tmp_path: Path) -> None
                 json={"workflow": "view_flow", "run_id": "v1", "input": {"amount": 500}},
             )
             assert started.status_code == 201, started.text
+            refused = http.post(
+                "/api/v1/runs",
+                json={"workflow": "view_flow", "run_id": "v2", "input": {"amount": 5000}},
+            )
+            assert refused.status_code == 403
+            error = refused.json()["error"]
+            assert error["code"] == "policy_denied"
+            assert "amounts of 1000 or more need the finance workflow" in error["message"]
+            assert http.get("/api/v1/runs/v2").status_code == 404  # nothing stored
             for _ in range(400):
                 detail = http.get("/api/v1/runs/v1").json()
                 if detail["status"] == "completed":
                     break
                 time.sleep(0.025)
             assert detail["status"] == "completed"
-            (decision,) = detail["policy_decisions"]
+            start, decision = detail["policy_decisions"]
+            assert start["hook"] == "run.start"
+            assert start["decision"] == "allow"
+            assert start["subject"]["actor"] == "viewer-admin"
             assert decision["decision"] == "warn"
             assert decision["seq"] == 1
             assert decision["results"][0]["violations"][0]["message"] == "amount 500 is large"
@@ -110,4 +136,4 @@ def test_decisions_on_the_run_page_the_api_and_runs_show(tmp_path: Path) -> None
     assert "#1 step view_pay: warn" in shown.output
     assert "amount 500 is large" in shown.output
     as_json = CliRunner().invoke(cli, ["--db", db, "runs", "show", "v1", "--json"])
-    assert json.loads(as_json.output)["policy_decisions"][0]["decision"] == "warn"
+    assert json.loads(as_json.output)["policy_decisions"][1]["decision"] == "warn"
