@@ -249,3 +249,70 @@ async def _entries(db: str):  # type: ignore[no-untyped-def]
         return await trail(c).entries()
     finally:
         await c.close_async()
+
+
+@workflow
+async def audited_approval() -> str:
+    from spokehub import approval
+
+    decision = await approval("ship")
+    return f"shipped by {decision.by}"
+
+
+APPROVAL_POLICY = """apiVersion: spokehub.dev/v1
+kind: Policy
+metadata: {name: four-eyes}
+spec:
+  validations:
+    - expression: object.by != 'mallory'
+      message: mallory may not decide approvals
+---
+apiVersion: spokehub.dev/v1
+kind: PolicyBinding
+metadata: {name: approvals}
+spec: {policyName: four-eyes, match: {hooks: [approval]}, actions: [Deny]}
+"""
+
+
+def test_approval_hook_and_policy_set_changes_are_audited(tmp_path: Path) -> None:
+    from spokehub import ops
+    from spokehub.errors import PolicyDenied
+    from spokehub.governance.wiring import policies_of
+
+    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    policy_dir = tmp_path / "policies"
+    policy_dir.mkdir()
+    (policy_dir / "p.yaml").write_text(APPROVAL_POLICY)
+    with Client(
+        settings=Settings(database_url=db, policy_dir=str(policy_dir)), clock=FakeClock()
+    ) as c:
+        policies = govern(c)
+        assert policies is not None
+        assert policies_of(c) is policies
+        assert govern(Client(settings=Settings(database_url=db))) is None  # no directory
+
+        async def go() -> None:
+            await ops.start_run(c, audited_approval, {}, run_id="ap1", actor="alice")
+            await c.execute_async("ap1", until_waiting=True)
+            with pytest.raises(PolicyDenied, match="mallory may not decide"):
+                await ops.approve(c, "ap1", by="mallory")
+            await ops.approve(c, "ap1", by="bob")
+            # a changed policy set, picked up inside the event loop, is audited
+            (policy_dir / "p.yaml").write_text(APPROVAL_POLICY.replace("mallory'", "eve'"))
+            policies.source.check_every = 0
+            policies.source.current()
+            from spokehub.governance.wiring import _pending
+
+            await asyncio.gather(*_pending)  # the audit append is a task of this loop
+
+        asyncio.run(go())
+        run_until_idle(c)
+        assert c.handle("ap1").result() == "shipped by bob"
+        entries = asyncio.run(trail(c).entries())
+    decisions = [e.details["decision"] for e in entries if e.action == "policy.decision"]
+    assert decisions == ["deny", "allow"]
+    assert [e.actor for e in entries if e.action == "run.approve"] == ["bob"]
+    changed = [e for e in entries if e.action == "policy.set_changed"]
+    assert len(changed) == 1
+    assert changed[0].details["policies"] == ["four-eyes"]
+    assert changed[0].details["digest"] != changed[0].details["from"]

@@ -283,3 +283,19 @@ def test_database_url_from_a_secret_reference(
     result = CliRunner().invoke(app, ["--db", "secret://SPOKEHUB_TEST_NO_SUCH", "runs", "list"])
     assert result.exit_code == 2
     assert "SPOKEHUB_TEST_NO_SUCH" in result.output
+
+
+def test_store_filters(monkeypatch: pytest.MonkeyPatch) -> None:
+    from spokehub.store import redaction as store_redaction
+
+    monkeypatch.setattr(store_redaction, "_filters", [])
+    assert store_redaction.filter_value({"a": "x"}) == {"a": "x"}
+    assert not store_redaction.filters_active()
+    store_redaction.add_text_filter(lambda text: text.replace("hidden-value", "[m]"))
+    assert store_redaction.filters_active()
+    assert store_redaction.filter_value({"a": "hidden-value"}) == {"a": "[m]"}
+    same = {"a": "nothing to mask"}
+    assert store_redaction.filter_value(same) is same
+    odd = {"a": object()}
+    assert store_redaction.filter_value(odd) is odd  # not JSON: left to the store to refuse
+    assert store_redaction.dumps({"k": "hidden-value"}) == '{"k": "[m]"}'

@@ -37,7 +37,10 @@ def filter_value(value: Any) -> Any:
     """``value`` (JSON) passed through the filters; the same object when there are none."""
     if not _filters:
         return value
-    text = json.dumps(value, separators=(",", ":"))
+    try:
+        text = json.dumps(value, separators=(",", ":"))
+    except (TypeError, ValueError):  # not JSON: the store's own encoding will say so
+        return value
     masked = filter_text(text)
     return value if masked == text else json.loads(masked)
 
