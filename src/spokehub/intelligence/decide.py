@@ -10,7 +10,6 @@ calibration``.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hashlib
 import math
@@ -211,6 +210,8 @@ async def _agreement(
     proposal: str,
     samples: int,
 ) -> tuple[float, float]:
+    import asyncio  # here, not at import: workflow modules load this package
+
     others = await asyncio.gather(
         *(
             complete(prompt, model=model, schema=schema, temperature=0.8, seed=i)

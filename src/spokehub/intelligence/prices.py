@@ -6,7 +6,6 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from importlib import resources
 from pathlib import Path
 
 from spokehub.intelligence.chat import Usage
@@ -62,6 +61,8 @@ class PriceTable:
 
     @classmethod
     def defaults(cls) -> PriceTable:
+        from importlib import resources
+
         text = resources.files("spokehub.intelligence").joinpath("prices.toml").read_text()
         return cls(parse_prices(tomllib.loads(text), "the shipped price table"))
 

@@ -5,7 +5,6 @@ the ``llm.complete`` step's body does, on a worker (its result is then recorded)
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hashlib
 import json
@@ -248,6 +247,8 @@ class LLMRuntime:
                     provider=target.provider,
                     retry_after=wait,
                 )
+            import asyncio  # here, not at import: workflow modules load this package
+
             await asyncio.sleep(wait)
 
     async def _account(

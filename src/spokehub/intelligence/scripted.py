@@ -4,7 +4,6 @@ test, in process (public as ``spokehub.testing.ScriptedProvider``).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 from collections import deque
@@ -80,6 +79,8 @@ class ScriptedProvider:
         if isinstance(item, BaseException):
             raise item
         if item.delay:
+            import asyncio
+
             await asyncio.sleep(item.delay)
         return ChatResponse(
             content=item.text,
