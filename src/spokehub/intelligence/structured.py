@@ -4,6 +4,7 @@ answer against it with errors a model can act on (they are sent back in the repa
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
@@ -42,7 +43,8 @@ def prepare(schema: Any) -> Schema | None:
     if schema is None:
         return None
     if inspect.isclass(schema) and hasattr(schema, "model_validate_json"):
-        return _from_model(schema)
+        model: Any = schema  # a class, hashable: the cache key
+        return _from_model(model)
     if isinstance(schema, dict) and any(key in schema for key in _SCHEMA_KEYS):
         return _from_json_schema(schema)
     raise LLMConfigurationError(
@@ -51,7 +53,10 @@ def prepare(schema: Any) -> Schema | None:
     )
 
 
+@functools.lru_cache(maxsize=256)
 def _from_model(model: Any) -> Schema:
+    # Cached per class: replay runs this for every recorded call, and schema generation is
+    # the costliest part of preparing a call.
     from pydantic import ValidationError
 
     def validate(text: str) -> Checked:
