@@ -183,7 +183,10 @@ def test_cache_across_runs_is_recorded_as_a_hit(client: Client, llm_server: LLMS
     assert second.result()[1] is True
     assert second.result()[2] == 0.0
     assert len(llm_server.log) == 1
-    assert llm_events(client, second.id)[0]["result"]["cache_hit"] is True
+    hit = llm_events(client, second.id)[0]["result"]
+    assert hit["cache_hit"] is True
+    assert hit["usage"] == {"prompt_tokens": 0, "completion_tokens": 0}
+    assert hit["cached_usage"] == {"prompt_tokens": 1000, "completion_tokens": 1000}
 
 
 SUMMARY = PromptTemplate("ai-summary@3", "Summarise for {audience}: {text}", system="Be brief.")

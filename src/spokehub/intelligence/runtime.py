@@ -137,7 +137,16 @@ class LLMRuntime:
         )
         await where.store.transact(lambda tx: storage.add_usage(tx, row))
         log.info("llm call %s:%s answered from the cache", row.provider, row.model)
-        return {**hit, "request": request, "cost": 0.0, "cache_hit": True, "fallbacks": []}
+        # No tokens were billed for this answer: the original call's usage is kept apart.
+        return {
+            **hit,
+            "request": request,
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0},
+            "cached_usage": hit.get("usage"),
+            "cost": 0.0,
+            "cache_hit": True,
+            "fallbacks": [],
+        }
 
     async def _check_budget(
         self, request: dict[str, Any], target: Target, estimate: int, where: _Where
