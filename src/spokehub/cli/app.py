@@ -13,6 +13,7 @@ import typer
 
 from spokehub import __version__
 from spokehub.cli import (
+    cmd_ai,
     cmd_approvals,
     cmd_audit,
     cmd_contracts,
@@ -84,6 +85,7 @@ cmd_audit.register(app)
 cmd_approvals.register(app)
 cmd_contracts.register(app)
 cmd_schedules.register(app)
+cmd_ai.register(app)
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from spokehub.engine.timeline import RowKind, RowStatus, Timeline, TimelineRow, 
 from spokehub.governance.decisions import decisions_in
 from spokehub.governance.hooks import check_approval
 from spokehub.governance.wiring import policies_of
+from spokehub.intelligence.costs import RunCost, run_cost
 from spokehub.ops.audit import local_actor, record
 from spokehub.ops.present import present_event, present_run
 from spokehub.runtime.client import Client
@@ -69,9 +70,15 @@ class RunView:
         """The run's policy decisions in ledger order (``seq``: the call they judged)."""
         return decisions_in(self.events)
 
+    @property
+    def llm(self) -> RunCost:
+        """The run's recorded LLM calls, tokens and cost."""
+        return run_cost(self.events)
+
     def to_dict(self) -> dict[str, Any]:
         data = self.run.to_dict()
         data["duration"] = run_duration(self.run, self.now)
+        data["llm"] = self.llm.to_dict()
         data["forked_from"] = self.timeline.forked_from
         data["from_step"] = self.timeline.from_step
         data["steps"] = [row.to_dict() for row in self.timeline.calls]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 from spokehub.errors import SpokehubError
 
@@ -40,6 +41,14 @@ class WorkflowContext:
 
 _step: ContextVar[StepContext | None] = ContextVar("spokehub_step", default=None)
 _workflow: ContextVar[WorkflowContext | None] = ContextVar("spokehub_workflow", default=None)
+# The Client whose worker drives the current run: layers above the runtime (LLM steps) reach
+# its store and clock through it, since the runtime cannot import them.
+_client: ContextVar[Any] = ContextVar("spokehub_client", default=None)
+
+
+def current_client() -> Any:
+    """The ``Client`` whose worker runs the current workflow or step, or None outside one."""
+    return _client.get()
 
 
 def step_context() -> StepContext:

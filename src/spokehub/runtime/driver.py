@@ -39,7 +39,7 @@ from spokehub.errors import (
     error_info,
 )
 from spokehub.runtime.annotations import bind_annotations
-from spokehub.runtime.context import StepContext, WorkflowContext
+from spokehub.runtime.context import StepContext, WorkflowContext, _client
 from spokehub.runtime.definitions import REGISTRY, ChildSpec, StepDefinition, StepSpec, Workflow
 from spokehub.runtime.instance import AsyncInstance, Instance, SyncInstance
 from spokehub.runtime.interceptors import (
@@ -171,6 +171,7 @@ class RunDriver:
 
     # -- the activation ---------------------------------------------------------------------
     async def execute(self) -> None:
+        _client.set(self.worker.client)  # this task's context: its steps inherit it
         interceptors = self.worker.client.interceptors
         if not interceptors:
             await self._activation(None)

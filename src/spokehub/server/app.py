@@ -35,7 +35,7 @@ from spokehub.runtime.client import Client
 from spokehub.runtime.definitions import REGISTRY
 from spokehub.runtime.loader import import_app
 from spokehub.runtime.worker import Worker
-from spokehub.server import api, approval_links, audit, dashboard, hooks, integrations_api
+from spokehub.server import ai, api, approval_links, audit, dashboard, hooks, integrations_api
 from spokehub.server.auth import LoginRequired, Principal, public, require
 from spokehub.server.config import ServerConfig
 from spokehub.server.errors import ERROR_RESPONSES, error_response, install_error_handlers
@@ -80,6 +80,7 @@ def create_app(
         if outbox_from_env():  # runs started here write their domain events too
             install_outbox(client)
             WEBHOOKS.bind(client)
+    metrics = ai.llm_metrics(metrics, client)
     state = ServerState(
         client=client,
         config=config,
@@ -125,6 +126,7 @@ def create_app(
     app.include_router(audit.api_router)
     app.include_router(audit.ui_router)
     app.include_router(approval_links.router)
+    app.include_router(ai.router)
     return app
 
 
