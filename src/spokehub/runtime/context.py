@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from spokehub.runtime.client import Client
 
 from spokehub.errors import SpokehubError
 
@@ -40,6 +44,7 @@ class WorkflowContext:
 
 _step: ContextVar[StepContext | None] = ContextVar("spokehub_step", default=None)
 _workflow: ContextVar[WorkflowContext | None] = ContextVar("spokehub_workflow", default=None)
+_client: ContextVar[Client | None] = ContextVar("spokehub_client", default=None)
 
 
 def step_context() -> StepContext:
@@ -73,3 +78,15 @@ def workflow_context() -> WorkflowContext:
     if ctx is None:
         raise SpokehubError("workflow_context() is only available inside a running workflow")
     return ctx
+
+
+def current_client() -> Client:
+    """The client whose worker runs the current step (for steps that read or write the store).
+
+    Layers above the runtime (memory, health history, caches) use it so that a step reaches
+    the database its run lives in without the user passing a handle around.
+    """
+    client = _client.get()
+    if client is None:
+        raise SpokehubError("current_client() is only available while a step runs inside a run")
+    return client

@@ -37,7 +37,7 @@ from spokehub.errors import (
     StoreUnavailable,
     error_info,
 )
-from spokehub.runtime.context import StepContext, WorkflowContext
+from spokehub.runtime.context import StepContext, WorkflowContext, _client
 from spokehub.runtime.definitions import REGISTRY, ChildSpec, StepDefinition, StepSpec, Workflow
 from spokehub.runtime.instance import AsyncInstance, Instance, SyncInstance
 from spokehub.runtime.interceptors import (
@@ -383,6 +383,7 @@ class RunDriver:
         ctx: StepContext,
     ) -> AttemptOutcome:
         started = self.clock.now()
+        _client.set(self.worker.client)  # this task's own context: steps reach their store
         try:
             value = await run_attempt(
                 st.fn,
