@@ -100,7 +100,9 @@ def _bert(w: dict[str, np.ndarray], ids: np.ndarray, mask: np.ndarray) -> np.nda
         )
         h = _gelu(lin(x, "intermediate.dense"))
         x = _layer_norm(
-            lin(h, "output.dense") + x, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"]
+            lin(h, "output.dense") + x,
+            w[p + "output.LayerNorm.weight"],
+            w[p + "output.LayerNorm.bias"],
         )
     return x
 
