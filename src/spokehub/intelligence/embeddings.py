@@ -102,10 +102,14 @@ class LocalEmbedder:
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         items = _check_texts(texts)
-        out: list[list[float]] = []
-        for start in range(0, len(items), self._batch_size):
-            vectors = self.embed_array(items[start : start + self._batch_size])
-            out.extend(vectors.tolist())
+        # Batches of similar lengths waste less compute on padding; answers keep input order.
+        order = sorted(range(len(items)), key=lambda i: len(items[i]))
+        out: list[list[float]] = [[] for _ in items]
+        for start in range(0, len(order), self._batch_size):
+            chunk = order[start : start + self._batch_size]
+            vectors = self.embed_array([items[i] for i in chunk]).tolist()
+            for i, vector in zip(chunk, vectors, strict=True):
+                out[i] = vector
         return out
 
     def embed_array(self, texts: Sequence[str]) -> ndarray:
