@@ -13,11 +13,19 @@ from __future__ import annotations
 import asyncio
 import threading
 
+from spokehub.intelligence.scripted import Reply, ScriptedProvider, label_logprobs
 from spokehub.runtime.client import Client, _sync
 from spokehub.runtime.definitions import REGISTRY
 from spokehub.runtime.worker import Worker
 
-__all__ = ["FakeClock", "run_until_idle", "run_until_idle_async"]
+__all__ = [
+    "FakeClock",
+    "Reply",
+    "ScriptedProvider",
+    "label_logprobs",
+    "run_until_idle",
+    "run_until_idle_async",
+]
 
 
 class FakeClock:

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 from spokehub.errors import SpokehubError
 from spokehub.runtime.client import Client
-from spokehub.runtime.context import current_client
+from spokehub.runtime.context import current_client as _current_client
 from spokehub.runtime.definitions import step
 from spokehub.runtime.primitives import sleep
 from spokehub.store.base import Tx
@@ -224,16 +224,23 @@ def _check_target(target: str) -> None:
         raise ValueError("a target is named by a non-empty string")
 
 
+def _running_client() -> Client:
+    client: Client | None = _current_client()
+    if client is None:
+        raise SpokehubError("this call works only inside a step of a running workflow")
+    return client
+
+
 # -- in workflows -----------------------------------------------------------------------------
 @step(name="spokehub.health.check")
 async def _check(target: str, policy: dict[str, Any]) -> dict[str, Any]:
-    book = HealthBook(current_client())
+    book = HealthBook(_running_client())
     return (await book.forecast(target, HealthPolicy(**policy))).to_dict()
 
 
 @step(name="spokehub.health.record")
 async def _record(target: str, ok: bool, latency: float | None) -> None:
-    await HealthBook(current_client()).record(target, ok=ok, latency=latency)
+    await HealthBook(_running_client()).record(target, ok=ok, latency=latency)
 
 
 async def record_outcome(target: str, *, ok: bool, latency: float | None = None) -> None:
@@ -278,7 +285,7 @@ class RouteChoice:
 
 @step(name="spokehub.health.choose_route")
 async def _choose(routes: list[str], policy: dict[str, Any]) -> dict[str, Any]:
-    book = HealthBook(current_client())
+    book = HealthBook(_running_client())
     rules = HealthPolicy(**policy)
     seen = [await book.forecast(route, rules) for route in routes]
     healthy = [f for f in seen if f.healthy]

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from spokehub.errors import SpokehubError, StoreError
 from spokehub.intelligence.embeddings import Embedder, _require, default_embedder
 from spokehub.runtime.client import Client
-from spokehub.runtime.context import current_client, step_context
+from spokehub.runtime.context import current_client as _current_client
+from spokehub.runtime.context import step_context
 from spokehub.runtime.definitions import step
 from spokehub.store.base import Tx
 from spokehub.types import JSON
@@ -393,6 +394,13 @@ def _content_id(namespace: str, text: str) -> str:
     return hashlib.sha256(f"{namespace}\0{text}".encode()).hexdigest()[:32]
 
 
+def _running_client() -> Client:
+    client: Client | None = _current_client()
+    if client is None:
+        raise SpokehubError("this call works only inside a step of a running workflow")
+    return client
+
+
 # -- in workflows -----------------------------------------------------------------------------
 _memories: dict[int, LongTermMemory] = {}
 
@@ -407,7 +415,7 @@ def _long_term(client: Client) -> LongTermMemory:
 @step(name="spokehub.memory.session_get")
 async def session_get(namespace: str, key: str) -> JSON:
     """Read the newest value of ``key`` in session memory (None when unset)."""
-    found = await SessionMemory(current_client()).get(namespace, key)
+    found = await SessionMemory(_running_client()).get(namespace, key)
     return None if found is None else found.value
 
 
@@ -415,7 +423,7 @@ async def session_get(namespace: str, key: str) -> JSON:
 async def session_put(namespace: str, key: str, value: JSON) -> int:
     """Write a new version of ``key``; returns the version number. Written once per call."""
     ctx = step_context()
-    return await SessionMemory(current_client()).put(
+    return await SessionMemory(_running_client()).put(
         namespace, key, value, write_id=ctx.idempotency_key, run_id=ctx.run_id
     )
 
@@ -427,7 +435,7 @@ async def remember(
     """Add texts to long-term memory; ids derive from the step, so a retry adds nothing twice."""
     ctx = step_context()
     ids = [f"{ctx.idempotency_key}:{i}" for i in range(len(texts))]
-    memory = _long_term(current_client())
+    memory = _long_term(_running_client())
     return await memory.add(namespace, texts, metadata=metadata, ids=ids, run_id=ctx.run_id)
 
 
@@ -436,5 +444,5 @@ async def recall(
     namespace: str, query: str, k: int = 5, filter: dict[str, JSON] | None = None
 ) -> list[dict[str, Any]]:
     """Search long-term memory; the hits are recorded, so a replay sees the same ones."""
-    hits = await _long_term(current_client()).search(namespace, query, k=k, filter=filter)
+    hits = await _long_term(_running_client()).search(namespace, query, k=k, filter=filter)
     return [{"id": h.id, "text": h.text, "metadata": h.metadata, "score": h.score} for h in hits]

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from spokehub.runtime.client import Client
+from typing import Any
 
 from spokehub.errors import SpokehubError
 
@@ -44,7 +41,14 @@ class WorkflowContext:
 
 _step: ContextVar[StepContext | None] = ContextVar("spokehub_step", default=None)
 _workflow: ContextVar[WorkflowContext | None] = ContextVar("spokehub_workflow", default=None)
-_client: ContextVar[Client | None] = ContextVar("spokehub_client", default=None)
+# The Client whose worker drives the current run: layers above the runtime (LLM steps) reach
+# its store and clock through it, since the runtime cannot import them.
+_client: ContextVar[Any] = ContextVar("spokehub_client", default=None)
+
+
+def current_client() -> Any:
+    """The ``Client`` whose worker runs the current workflow or step, or None outside one."""
+    return _client.get()
 
 
 def step_context() -> StepContext:
@@ -78,15 +82,3 @@ def workflow_context() -> WorkflowContext:
     if ctx is None:
         raise SpokehubError("workflow_context() is only available inside a running workflow")
     return ctx
-
-
-def current_client() -> Client:
-    """The client whose worker runs the current step (for steps that read or write the store).
-
-    Layers above the runtime (memory, health history, caches) use it so that a step reaches
-    the database its run lives in without the user passing a handle around.
-    """
-    client = _client.get()
-    if client is None:
-        raise SpokehubError("current_client() is only available while a step runs inside a run")
-    return client

@@ -152,6 +152,7 @@ class RunDriver:
 
     # -- the activation ---------------------------------------------------------------------
     async def execute(self) -> None:
+        _client.set(self.worker.client)  # this task's context: its steps inherit it
         interceptors = self.worker.client.interceptors
         if not interceptors:
             await self._activation(None)
@@ -383,7 +384,6 @@ class RunDriver:
         ctx: StepContext,
     ) -> AttemptOutcome:
         started = self.clock.now()
-        _client.set(self.worker.client)  # this task's own context: steps reach their store
         try:
             value = await run_attempt(
                 st.fn,
