@@ -38,3 +38,19 @@ CREATE TABLE target_health (
     latency DOUBLE PRECISION
 );
 CREATE INDEX target_health_target_at ON target_health (target, at);
+
+-- Anomalies found by the detectors (step durations, failure rates, costs, custom metrics):
+-- the dashboard's markers and the API's list.
+CREATE TABLE anomalies (
+    id       BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at       DOUBLE PRECISION NOT NULL,
+    metric   TEXT NOT NULL,
+    workflow TEXT NOT NULL,
+    step     TEXT NOT NULL,
+    value    DOUBLE PRECISION NOT NULL,
+    expected DOUBLE PRECISION NOT NULL,
+    score    DOUBLE PRECISION NOT NULL,
+    detector TEXT NOT NULL,
+    run_id   TEXT
+);
+CREATE INDEX anomalies_at ON anomalies (at);
