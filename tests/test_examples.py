@@ -58,6 +58,12 @@ def effects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
+@pytest.fixture(autouse=True)
+def _example_llm() -> None:
+    """The content pipeline's offline writer (other tests may have configured their own)."""
+    content_pipeline.setup_llm()
+
+
 def actions(effects: Path, service: str) -> list[str]:
     """The actions a simulated service performed, sorted."""
     files = sorted((effects / service).glob("*.json"))
@@ -239,6 +245,51 @@ def test_content_pipeline_channel_outage_unpublishes_the_others(
         "unpublish-linkedin",
     ]
     assert actions(effects, "cms") == ["discard", "save-draft"]
+
+
+def test_content_pipeline_drafts_with_llm_steps_and_records_the_cost(
+    client: Client, effects: Path
+) -> None:
+    handle = client.start(content_pipeline.content_pipeline, topic="Sagas in practice")
+    run_until_idle(client, advance_time=False)
+    client.approve(handle.id)
+    run_until_idle(client)
+
+    published = handle.result()
+    assert published.section == "engineering"
+    assert published.newsletter_subject == "This week: Sagas in practice: what we learned"
+    assert len(published.social) == 2
+    llm_calls = [
+        e for e in of_kind(handle, EventKind.STEP_COMPLETED) if e.data["name"] == "llm.complete"
+    ]
+    assert len(llm_calls) == 4  # draft, section, newsletter, social posts
+    recorded = sum(e.data["result"]["cost"] for e in llm_calls)
+    assert published.llm_cost_usd == pytest.approx(recorded)
+    assert 0 < published.llm_cost_usd < 0.05
+    assert llm_calls[0].data["result"]["request"]["template"]["ref"] == "blog-draft@1"
+
+
+def test_content_pipeline_unsure_section_asks_the_editor(client: Client, effects: Path) -> None:
+    handle = client.start(content_pipeline.content_pipeline, topic="Team offsite notes")
+    run_until_idle(client, advance_time=False)
+    (requested,) = of_kind(handle, EventKind.APPROVAL_REQUESTED)
+    assert requested.data["name"] == "decide:section"
+    assert requested.data["subject"]["proposal"] == "culture"
+    assert requested.data["subject"]["confidence"] == 0.62
+    client.approve(handle.id, name="decide:section", comment="culture", by="eve")
+    run_until_idle(client, advance_time=False)
+    client.approve(handle.id, name="editor", by="eve")
+    run_until_idle(client)
+    assert handle.result().section == "culture"
+
+
+def test_content_pipeline_stops_at_its_budget(client: Client, effects: Path) -> None:
+    handle = client.start(content_pipeline.content_pipeline, budget_usd=0.00001)
+    run_until_idle(client)
+    with pytest.raises(RunFailed) as info:
+        handle.result()
+    assert info.value.error["type"] == "BudgetExceeded"
+    assert not (effects / "cms").exists()  # stopped before the first call: nothing drafted
 
 
 # -- self_healing_deploy ----------------------------------------------------------------------

@@ -77,8 +77,9 @@ class LLMServer:
                 entry = Logged(time.time(), body, {k.lower(): v for k, v in self.headers.items()})
                 with server.lock:
                     server.log.append(entry)
+                    index = len(server.log) - 1
                 item = server.next(body)
-                status, text, headers = server.render(item, body)
+                status, text, headers = server.render(item, body, index)
                 delay = getattr(item, "delay", 0.0)
                 if delay:
                     time.sleep(delay)
@@ -116,7 +117,9 @@ class LLMServer:
             return self.responder(body)
         return Status(599, '{"error": {"message": "no scripted answer"}}')
 
-    def render(self, item: Item, body: dict[str, Any]) -> tuple[int, str, dict[str, str]]:
+    def render(
+        self, item: Item, body: dict[str, Any], index: int = 0
+    ) -> tuple[int, str, dict[str, str]]:
         headers = {"content-type": "application/json"}
         if isinstance(item, Raw):
             return 200, item.text, headers
@@ -133,7 +136,7 @@ class LLMServer:
         if item.logprobs is not None:
             choice["logprobs"] = {"content": item.logprobs}
         payload = {
-            "id": f"chatcmpl-{len(self.log)}",
+            "id": f"chatcmpl-{index}",
             "object": "chat.completion",
             "model": item.model or body.get("model", ""),
             "choices": [choice],

@@ -186,6 +186,14 @@ def run_detail(view: RunView, *, db_flag: str = "") -> RenderableType:
         facts.add_row("result", short_json(run.result))
     if run.error:
         facts.add_row("error", Text(f"{run.error.get('type')}: {run.error.get('message')}", "red"))
+    llm = view.llm
+    if llm.calls:
+        hits = f", {llm.cache_hits} from the cache" if llm.cache_hits else ""
+        facts.add_row(
+            "LLM cost",
+            f"${llm.cost:.6f} in {len(llm.calls)} call(s), {llm.prompt_tokens} prompt + "
+            f"{llm.completion_tokens} completion tokens{hits}",
+        )
     parts: list[RenderableType] = [head, facts]
     for row in view.waits:
         hint = wait_hint(run.id, row.kind, row.name, row.info.get("deadline"), db_flag)

@@ -23,7 +23,7 @@ More providers, per-workflow budgets and per-provider limits are given in code:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -223,6 +223,11 @@ def _default_provider(get: _Reader) -> tuple[dict[str, Provider], str | None]:
             "set SPOKEHUB_LLM_BASE_URL (e.g. https://api.openai.com/v1 or a local server), or "
             "configure providers in code with spokehub.intelligence.configure(...)"
         )
+    if not base_url.startswith(("http://", "https://")):
+        raise LLMConfigurationError(
+            f"SPOKEHUB_LLM_BASE_URL={base_url!r} must start with http:// or https:// "
+            "(e.g. https://api.openai.com/v1 or http://127.0.0.1:8080/v1)"
+        )
     key = get.text("SPOKEHUB_LLM_API_KEY")
     host = urlsplit(base_url).hostname or ""
     if key is None and host not in _LOOPBACK:
@@ -255,6 +260,3 @@ def parse_aliases(text: str) -> dict[str, list[str]]:
             )
         aliases[alias.strip()] = links
     return aliases
-
-
-Resolver = Callable[[str | None], list[Target]]

@@ -103,6 +103,10 @@ class OpenAICompatible:
         self._clients = {id(loop): (loop, client, closer)}
         return client
 
+    async def warm(self) -> None:
+        """Import ``httpx`` and make this loop's connection pool (no request is sent)."""
+        await self._client()
+
     def body(self, request: ChatRequest) -> dict[str, Any]:
         """The JSON body sent for ``request`` (public for tests and debugging)."""
         body: dict[str, Any] = {

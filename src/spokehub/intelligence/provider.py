@@ -15,6 +15,9 @@ class Provider(Protocol):
     limits and fallback chains. ``chat`` raises ``ProviderError`` subclasses: the fallback
     chain moves on for the classes it is told to (unavailable, timeout, rate-limited).
 
+    A provider may also have ``async def warm()``: it is awaited before a call's rate-limit
+    slot is taken, for slow first-time set-up (imports, connection pools).
+
     Example:
         >>> class Echo:
         ...     name = "echo"

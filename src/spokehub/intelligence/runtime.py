@@ -193,6 +193,12 @@ class LLMRuntime:
                 timeout=request.get("timeout"),
             )
             tokens = estimate + int(params.get("max_tokens") or 0)
+            warm = getattr(provider, "warm", None)
+            if warm is not None:
+                # Whatever takes time before the first request (imports, a connection pool)
+                # happens before the rate-limit slot is taken, so the slot's window is the
+                # window the request really reaches the provider in.
+                await warm()
             window = await self._take_slot(target, tokens, where)
             try:
                 response = await provider.chat(chat)

@@ -227,3 +227,28 @@ def usage_rows(
 def wall_clock() -> float:
     """Rate-limit windows follow the machine's clock, as the provider's limits do."""
     return time.time()
+
+
+@dataclass(frozen=True, slots=True)
+class UsageTotal:
+    workflow: str | None
+    provider: str
+    model: str
+    cache_hit: bool
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+
+
+def usage_totals(tx: Tx) -> list[UsageTotal]:
+    """All-time spend grouped by workflow, provider, model and cache hit (for metrics)."""
+    rows = tx.execute(
+        "SELECT workflow, provider, model, cache_hit, COUNT(*), SUM(prompt_tokens), "
+        "SUM(completion_tokens), SUM(cost) FROM llm_usage "
+        "GROUP BY workflow, provider, model, cache_hit"
+    ).fetchall()
+    return [
+        UsageTotal(r[0], r[1], r[2], bool(r[3]), int(r[4]), int(r[5]), int(r[6]), float(r[7]))
+        for r in rows
+    ]

@@ -14,6 +14,7 @@ from typing import Any
 
 from spokehub.engine.events import Event
 from spokehub.engine.timeline import RowKind, RowStatus, Timeline, TimelineRow, build_timeline
+from spokehub.intelligence.costs import RunCost, run_cost
 from spokehub.runtime.client import Client
 from spokehub.runtime.definitions import Workflow
 from spokehub.store.base import RunRecord
@@ -59,9 +60,15 @@ class RunView:
     def waits(self) -> list[TimelineRow]:
         return external_waits(self.timeline)
 
+    @property
+    def llm(self) -> RunCost:
+        """The run's recorded LLM calls, tokens and cost."""
+        return run_cost(self.events)
+
     def to_dict(self) -> dict[str, Any]:
         data = self.run.to_dict()
         data["duration"] = run_duration(self.run, self.now)
+        data["llm"] = self.llm.to_dict()
         data["forked_from"] = self.timeline.forked_from
         data["from_step"] = self.timeline.from_step
         data["steps"] = [row.to_dict() for row in self.timeline.calls]

@@ -30,7 +30,7 @@ from spokehub.runtime.client import Client
 from spokehub.runtime.definitions import REGISTRY
 from spokehub.runtime.loader import import_app
 from spokehub.runtime.worker import Worker
-from spokehub.server import api, dashboard, hooks
+from spokehub.server import ai, api, dashboard, hooks
 from spokehub.server.auth import LoginRequired, Principal, public, require
 from spokehub.server.config import ServerConfig
 from spokehub.server.errors import ERROR_RESPONSES, error_response, install_error_handlers
@@ -66,6 +66,7 @@ def create_app(
             obs = Observability()
             obs.instrument(client)
             metrics = obs
+    metrics = ai.llm_metrics(metrics, client)
     state = ServerState(
         client=client,
         config=config,
@@ -103,6 +104,7 @@ def create_app(
     app.include_router(hooks.router)
     app.include_router(_probes)
     app.include_router(dashboard.router)
+    app.include_router(ai.router)
     return app
 
 

@@ -126,6 +126,27 @@ class EventOut(BaseModel):
     data: dict[str, Any]
 
 
+class LLMCallOut(BaseModel):
+    seq: int
+    provider: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+    cache_hit: bool
+
+
+class LLMCostOut(BaseModel):
+    """The run's recorded LLM calls: USD and tokens in total and per step."""
+
+    cost: float
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    cache_hits: int
+    steps: list[LLMCallOut]
+
+
 class RunDetail(RunOut):
     duration: float
     forked_from: str | None
@@ -133,6 +154,7 @@ class RunDetail(RunOut):
     steps: list[TimelineRowOut]
     run_events: list[TimelineRowOut]
     events: list[EventOut]
+    llm: LLMCostOut
 
 
 class SignalSent(BaseModel):
