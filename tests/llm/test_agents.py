@@ -163,7 +163,14 @@ def test_a_valid_plan_runs_as_durable_steps(client: Client, llm_server: LLMServe
     ]
     assert out["cost"] == pytest.approx((100 * 1.0 + 20 * 2.0) / 1e6)
     names = [e.data["name"] for e in client.events(handle.id) if e.kind is EventKind.STEP_COMPLETED]
-    assert names == ["agent.note", "llm.complete", "lookup_product", "tool.fix_copy", "agent.note"]
+    assert names == [
+        "agent.note",  # intent
+        "llm.complete",  # the planner
+        "agent.note",  # the accepted plan
+        "lookup_product",
+        "tool.fix_copy",
+        "agent.note",  # finished
+    ]
     # the planner saw the tools in the OpenAI format and the intent
     sent = json.loads(llm_server.log[0].body["messages"][-1]["content"])
     assert sent["intent"] == "fix the copy of J-1"

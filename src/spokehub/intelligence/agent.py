@@ -119,6 +119,7 @@ class _State:
     plans: int = 0
     replans: int = 0
     cost: float = 0.0
+    refused: str | None = None  # the call refused before it ran, if that is how a plan ended
 
 
 @step(name="agent.note")
@@ -182,7 +183,8 @@ async def run(
                 continue
             failure = f"the plan was still not done after {max_rounds} round(s)"
         state.rejections.append(failure)
-        await _note("call_failed", {"reason": guard.mask(failure)})
+        await _note("call_failed", {"reason": guard.mask(failure), "refused": state.refused})
+        state.refused = None
         if state.replans >= max_replans:
             await _note("gave_up", {"reason": guard.mask(failure)})
             raise AgentGaveUp(f"the agent gave up after {state.replans} re-plan(s): {failure}")
@@ -216,6 +218,8 @@ async def _plan(
         plan: PlanDraft = completion.output
         problems = guard.check_plan(plan, {c["id"] for c in state.done})
         if not problems:
+            accepted = json.loads(guard.mask(plan.model_dump_json()))
+            await _note("plan", {"version": state.plans, **accepted})
             return plan
         state.rejections.extend(problems)
         rejected = json.loads(guard.mask(plan.model_dump_json()))
@@ -268,11 +272,13 @@ async def _execute(
         try:
             args = tool.validate(_resolve(call.args, results, f"calls[{call.id}].args"))
         except (ValidationError, TypeError, _BadReference) as exc:
+            state.refused = call.id
             return f"call {call.id} ({call.tool}): arguments invalid at run time: " + "; ".join(
                 errors_of(exc) if not isinstance(exc, _BadReference) else [str(exc)]
             )
         refused = guard.check_call(call.id, tool, args)
         if refused:
+            state.refused = call.id
             return refused
         try:
             result = await tool(**args)

@@ -15,6 +15,7 @@ from typing import Any
 from spokehub.engine.events import Event
 from spokehub.engine.timeline import RowKind, RowStatus, Timeline, TimelineRow, build_timeline
 from spokehub.intelligence.costs import RunCost, run_cost
+from spokehub.intelligence.plan_view import AgentView, agent_view, plan_svg
 from spokehub.runtime.client import Client
 from spokehub.runtime.definitions import Workflow
 from spokehub.store.base import RunRecord
@@ -64,6 +65,15 @@ class RunView:
     def llm(self) -> RunCost:
         """The run's recorded LLM calls, tokens and cost."""
         return run_cost(self.events)
+
+    @property
+    def agent(self) -> AgentView:
+        """What an agent in this run planned and did (``present`` is False for other runs)."""
+        return agent_view(self.events)
+
+    def plan_graphs(self) -> list[tuple[int, str]]:
+        """Each plan version and its SVG drawing."""
+        return [(plan.version, plan_svg(plan)) for plan in self.agent.plans]
 
     def to_dict(self) -> dict[str, Any]:
         data = self.run.to_dict()
