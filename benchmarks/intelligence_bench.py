@@ -106,6 +106,34 @@ async def _search(quick: bool, directory: str) -> dict[str, float]:
         await client.close_async()
 
 
+def bench_mapping() -> dict[str, float]:
+    """Top-1 accuracy of map_schema on the 31 labelled field pairs of the tests."""
+    from spokehub.intelligence.mapping import map_schema
+
+    data = Path(__file__).resolve().parent.parent / "tests" / "data" / "mapping_pairs.json"
+    cases = json.loads(data.read_text())["cases"]
+    total = assigned = best = 0
+    began = time.perf_counter()
+    for case in cases:
+        proposal = map_schema(case["source"], case["target"], threshold=0.0)
+        pairs = proposal.pairs()
+        for source, want in case["truth"].items():
+            total += 1
+            assigned += pairs.get(source) == want
+        # the single best target per source field, before the one-to-one assignment
+        alone = {
+            s["name"]: map_schema([s], case["target"], threshold=0.0).pairs().get(s["name"])
+            for s in case["source"]
+        }
+        best += sum(alone[s] == t for s, t in case["truth"].items())
+    return {
+        "pairs": total,
+        "top-1 accuracy (one-to-one assignment)": assigned / total,
+        "top-1 accuracy (best score alone)": best / total,
+        "seconds": time.perf_counter() - began,
+    }
+
+
 def bench_detectors(quick: bool) -> dict[str, float]:
     n = 20_000 if quick else 200_000
     rng = random.Random(1)
@@ -130,6 +158,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as directory:
         figures["memory"] = asyncio.run(_search(args.quick, directory))
     figures["detectors"] = bench_detectors(args.quick)
+    figures["mapping"] = bench_mapping()
     rows = [
         ("embeddings: batched texts/s", figures["embeddings"]["batched texts/s"], 150, ">="),
         ("embeddings: one text, median ms",
@@ -138,6 +167,8 @@ def main() -> int:
          figures["memory"]["search median ms"], 50, "<"),
         ("detector update (robust z), us", figures["detectors"]["robust_z update us"], 20, "<"),
         ("detector update (EWMA), us", figures["detectors"]["ewma update us"], 20, "<"),
+        ("schema mapping top-1 accuracy (31 pairs)",
+         figures["mapping"]["top-1 accuracy (one-to-one assignment)"], 0.9, ">="),
     ]  # fmt: skip
     print(f"\n{'figure':<52} {'target':>10} {'measured':>10} {'ratio':>7}  verdict")
     for label, value, target, sense in rows:
