@@ -18,6 +18,7 @@ from spokehub.governance.decisions import decisions_in
 from spokehub.governance.hooks import check_approval
 from spokehub.governance.wiring import policies_of
 from spokehub.intelligence.costs import RunCost, run_cost
+from spokehub.intelligence.plan_view import AgentView, agent_view, plan_svg
 from spokehub.ops.audit import local_actor, record
 from spokehub.ops.present import present_event, present_run
 from spokehub.runtime.client import Client
@@ -74,6 +75,15 @@ class RunView:
     def llm(self) -> RunCost:
         """The run's recorded LLM calls, tokens and cost."""
         return run_cost(self.events)
+
+    @property
+    def agent(self) -> AgentView:
+        """What an agent in this run planned and did (``present`` is False for other runs)."""
+        return agent_view(self.events)
+
+    def plan_graphs(self) -> list[tuple[int, str]]:
+        """Each plan version and its SVG drawing."""
+        return [(plan.version, plan_svg(plan)) for plan in self.agent.plans]
 
     def to_dict(self) -> dict[str, Any]:
         data = self.run.to_dict()
