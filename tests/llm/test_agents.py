@@ -77,7 +77,7 @@ def _reset() -> None:
 
 
 @workflow
-async def catalog_agent(intent: str, approve: str = "risky") -> dict[str, Any]:
+async def ag_catalog(intent: str, approve: str = "risky") -> dict[str, Any]:
     result = await agents.run(
         intent,
         tools=[lookup_product, set_price, fix_copy],
@@ -154,7 +154,7 @@ def test_a_valid_plan_runs_as_durable_steps(client: Client, llm_server: LLMServe
             ),
         )
     )
-    handle = client.start(catalog_agent, "fix the copy of J-1")
+    handle = client.start(ag_catalog, "fix the copy of J-1")
     run_until_idle(client)
     out = handle.result(timeout=10)
     assert out["calls"] == [
@@ -200,7 +200,7 @@ def test_invalid_plans_are_rejected_and_the_planner_is_asked_again(
 ) -> None:
     setup(llm_server)
     llm_server.add(bad, plan(call("c1", "lookup_product", sku="J-1")))
-    handle = client.start(catalog_agent, "look at J-1")
+    handle = client.start(ag_catalog, "look at J-1")
     run_until_idle(client)
     out = handle.result(timeout=10)
     assert out["plans"] == 2
@@ -213,7 +213,7 @@ def test_invalid_plans_are_rejected_and_the_planner_is_asked_again(
 def test_a_risky_plan_waits_for_a_human(client: Client, llm_server: LLMServer) -> None:
     setup(llm_server)
     llm_server.add(plan(call("c1", "set_price", "clearance sale", sku="J-1", cents=9900)))
-    handle = client.start(catalog_agent, "put J-1 on sale")
+    handle = client.start(ag_catalog, "put J-1 on sale")
     run_until_idle(client)
     assert handle.status().value == "waiting"
     assert CALLS["set_price"] == 0
@@ -235,7 +235,7 @@ def test_a_failed_call_replans_then_gives_up_and_compensates(
              title="fail")),
         plan(call("c3", "fix_copy", sku="J-1", title="fail")),
     )  # fmt: skip
-    handle = client.start(catalog_agent, "reprice and retitle", "never")
+    handle = client.start(ag_catalog, "reprice and retitle", "never")
     run_until_idle(client)
     with pytest.raises(RunFailed, match="gave up after 1 re-plan"):
         handle.result(timeout=10)
@@ -251,7 +251,7 @@ def test_policy_at_execute_step_refuses_a_call_built_from_results(
 ) -> None:
     setup(llm_server)
     llm_server.add(plan(call("c1", "set_price", sku="J-1", cents=50)), plan())
-    handle = client.start(catalog_agent, "price J-1", "never")
+    handle = client.start(ag_catalog, "price J-1", "never")
     run_until_idle(client)
     out = handle.result(timeout=10)
     assert CALLS["set_price"] == 0
