@@ -19,6 +19,7 @@ from spokehub.governance.wiring import govern
 from spokehub.ops import tokens
 from spokehub.server.app import create_app
 from spokehub.server.config import ServerConfig
+from tests.browser.live_server import post_login
 
 POLICY = """apiVersion: spokehub.dev/v1
 kind: Policy
@@ -120,7 +121,7 @@ def test_decisions_on_the_run_page_the_api_and_runs_show(tmp_path: Path) -> None
             assert decision["seq"] == 1
             assert decision["results"][0]["violations"][0]["message"] == "amount 500 is large"
         with httpx.Client(base_url=base) as browser:
-            browser.post("/ui/login", data={"token": admin, "next": "/ui/runs"})
+            post_login(browser, admin, "/ui/runs")
             page = browser.get("/ui/runs/v1")
             assert page.status_code == 200
             assert "Policy decisions" in page.text

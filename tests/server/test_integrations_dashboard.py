@@ -14,7 +14,7 @@ from spokehub import Client
 from spokehub.integrations import BreakerPolicy, http, schedule_store
 from spokehub.integrations.schedules import Schedule
 from spokehub.integrations.webhooks import deliver_webhook, delivery_run_id
-from tests.browser.live_server import Served, thread_server
+from tests.browser.live_server import Served, post_login, thread_server
 
 
 @pytest.fixture
@@ -34,9 +34,7 @@ def test_integrations_page(served: Served) -> None:
             deliver_webhook.options(run_id=run_id), "whsub_x", {"id": "ev:1", "event": "run.failed"}
         )
     with httpx.Client(base_url=served.url, timeout=10) as browser:
-        answer = browser.post(
-            "/ui/login", data={"token": served.tokens["viewer"], "next": "/ui/integrations"}
-        )
+        answer = post_login(browser, served.tokens["viewer"], "/ui/integrations")
         assert answer.status_code == 303
         page = browser.get("/ui/integrations")
         assert page.status_code == 200
