@@ -207,7 +207,6 @@ async def catalog_agent(customer: str = "acme", skus: list[str] | None = None) -
         tools=[read_product, fix_copy, flag_price, set_price],
         constraints=[r["text"] for r in rules],
         max_steps=12,
-        approvers=["merchandising"],
         model=None if ONLINE else "planner",
     )
     summary = {

@@ -94,7 +94,7 @@ def test_json_schema_and_pydantic_inputs_and_nested_transform() -> None:
 async def onboard_feed(case: dict[str, Any]) -> dict[str, Any]:
     proposal = map_schema(case["source"], case["target"],
                           source_id=case["source_id"], target_id=case["target_id"])  # fmt: skip
-    accepted = await review_mapping(proposal, assignees=["data-team"])
+    accepted = await review_mapping(proposal, assignees=["dana", "lee"])
     return accepted.to_dict()
 
 
