@@ -156,5 +156,5 @@ class Heartbeats:
         with contextlib.suppress(RuntimeError):  # the worker's loop is closed; remove() follows
             if lost:
                 entry.loop.call_soon_threadsafe(worker.leases_lost, lost)
-            if entry.ticks % 3 == 0:
-                entry.loop.call_soon_threadsafe(worker.housekeeping, entry.ticks)
+            # Every beat: a dead worker's runs (suspects now) should not wait long.
+            entry.loop.call_soon_threadsafe(worker.housekeeping, entry.ticks)
