@@ -130,7 +130,10 @@ class Worker:
         """
         await self.client.ensure_schema()
         self._wake = asyncio.Event()
-        self._next_suspect_claim = 0.0
+        # Look for suspects at once, unless this is an embedded run's worker that has its run
+        # already: a short run then ends without that extra claim (one poll later at most).
+        loop_now = asyncio.get_running_loop().time()
+        self._next_suspect_claim = loop_now + self.poll_interval if self.active else 0.0
         self._watch = watch
         self.client._workers.add(self)
         unsubscribe = self._subscribe()
