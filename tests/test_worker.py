@@ -196,13 +196,13 @@ def test_an_embedded_worker_runs_a_suspect_alone_in_its_own_process(db_url: str)
 def test_an_isolation_process_drives_one_run_under_its_workers_lease(tmp_path: Path) -> None:
     """What ``python -m spokehub.runtime.isolation`` does per run, called here directly: it
     drives the run under the supervisor's owner and epoch, and refuses a stale lease."""
-    from spokehub.runtime.isolation import TEMPFAIL, _drive_one
+    from spokehub.runtime.isolation import NOIMPORT, TEMPFAIL, _drive_one
 
     with short_lease(tmp_path) as client:
         tag = f"isolated-{uuid.uuid4().hex[:6]}"
         handle = client.start(wk_suspect_flow.options(run_id=tag), tag)
 
-        async def go() -> tuple[int, int]:
+        async def go() -> tuple[int, int, int]:
             (c,) = await client.store.claim(
                 owner="sup:1:x",
                 queues=["default"],
@@ -213,9 +213,10 @@ def test_an_isolation_process_drives_one_run_under_its_workers_lease(tmp_path: P
                 root_id=tag,
             )
             spec = {"run_id": tag, "owner": "sup:1:x", "module": __name__}
+            missing = await _drive_one(client, {**spec, "module": "no_such_module_zz"})
             stale = await _drive_one(client, {**spec, "epoch": c.epoch - 1})
-            return stale, await _drive_one(client, {**spec, "epoch": c.epoch})
+            return missing, stale, await _drive_one(client, {**spec, "epoch": c.epoch})
 
-        stale, done = asyncio.run(go())
-        assert (stale, done) == (TEMPFAIL, 0)
+        missing, stale, done = asyncio.run(go())
+        assert (missing, stale, done) == (NOIMPORT, TEMPFAIL, 0)
         assert handle.result() == tag

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("spokehub.worker")
 
 TEMPFAIL = 75  # the child could not start the run (store unavailable, lease gone): no strike
+NOIMPORT = 76  # the child cannot import the workflow's module: run its suspects in-process
 _PR_SET_PDEATHSIG = 1
 
 
@@ -129,6 +130,13 @@ class Isolator:
             raise
         finally:
             self._busy.discard(child)
+        if status == NOIMPORT:
+            log.warning(
+                "workflow %s cannot be imported in an isolation process; its suspects run "
+                "alone in this worker instead",
+                run.workflow,
+            )
+            worker.unspawnable.add(run.workflow)
         if status is not None:
             self._idle.append(child)
             await self._give_back(claimed)  # fenced: a no-op unless the child left it ours
@@ -177,7 +185,11 @@ async def _drive_one(client: Any, spec: dict[str, Any]) -> int:
 
     from spokehub.runtime.worker import Worker
 
-    importlib.import_module(spec["module"])  # registers the workflow and its steps
+    try:
+        importlib.import_module(spec["module"])  # registers the workflow and its steps
+    except Exception:
+        log.exception("isolation process: cannot import %s", spec["module"])
+        return NOIMPORT
     try:
         run = await client.store.get_run(spec["run_id"])
         if run.lease_owner != spec["owner"] or run.lease_epoch != spec["epoch"]:

@@ -82,6 +82,7 @@ class Worker:
         # up to isolation_slots at once, or alone in this process (_alone) when they cannot.
         self.isolation_slots = max(1, min(4, concurrency))
         self._isolator = Isolator(self)
+        self.unspawnable: set[str] = set()  # workflows an isolation process cannot import
         self._isolated: dict[str, asyncio.Task[None]] = {}
         self._isolated_epochs: dict[str, int] = {}  # renewed here too, while a child starts
         self._alone: str | None = None
@@ -289,7 +290,9 @@ class Worker:
         if self.draining or now < self._next_suspect_claim:
             return False
         self._next_suspect_claim = now + self.poll_interval
-        spawn = [n for n, wf in REGISTRY.workflows.items() if spawnable(wf)]
+        spawn = [
+            n for n, wf in REGISTRY.workflows.items() if spawnable(wf) and n not in self.unspawnable
+        ]
         free = self.isolation_slots - len(self._isolated)
         if self.root_id is None and spawn and free > 0:
             for c in await self._claim_as(2, spawn, free):
