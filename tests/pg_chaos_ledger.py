@@ -22,7 +22,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +31,8 @@ LEDGER_ENV = "PG_CHAOS_LEDGER"
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS attempts (token TEXT PRIMARY KEY, key TEXT NOT NULL, "
     "run TEXT NOT NULL, seq INTEGER NOT NULL, attempt INTEGER NOT NULL, pid INTEGER NOT NULL, "
-    "step TEXT NOT NULL, started REAL NOT NULL, ended REAL, outcome TEXT, applied INTEGER)",
+    "step TEXT NOT NULL, started REAL NOT NULL, ended REAL, outcome TEXT, applied INTEGER, "
+    "ppid INTEGER)",
     "CREATE TABLE IF NOT EXISTS effects (key TEXT PRIMARY KEY, token TEXT NOT NULL, "
     "pid INTEGER NOT NULL, at REAL NOT NULL)",
 )
@@ -60,9 +61,9 @@ def _conn() -> sqlite3.Connection:
 
 def attempt_started(*, token: str, key: str, run: str, seq: int, attempt: int, step: str) -> None:
     _conn().execute(
-        "INSERT INTO attempts (token, key, run, seq, attempt, pid, step, started) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (token, key, run, seq, attempt, os.getpid(), step, time.time()),
+        "INSERT INTO attempts (token, key, run, seq, attempt, pid, step, started, ppid) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (token, key, run, seq, attempt, os.getpid(), step, time.time(), os.getppid()),
     )
 
 
@@ -98,6 +99,11 @@ class Attempt:
     ended: float | None
     outcome: str | None
     applied: int | None
+    ppid: int | None = None  # a worker's pid when a child process ran the run alone
+
+    def by(self, workers: Collection[int]) -> int:
+        """The worker process behind this execution: itself, or its isolation child's parent."""
+        return self.pid if self.pid in workers or self.ppid is None else self.ppid
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +123,8 @@ def _reader(path: Path) -> Iterator[sqlite3.Connection]:
 def attempts(path: Path) -> list[Attempt]:
     with _reader(path) as conn:
         rows = conn.execute(
-            "SELECT token, key, run, seq, attempt, pid, step, started, ended, outcome, applied "
-            "FROM attempts ORDER BY started"
+            "SELECT token, key, run, seq, attempt, pid, step, started, ended, outcome, applied, "
+            "ppid FROM attempts ORDER BY started"
         ).fetchall()
     return [Attempt(*row) for row in rows]
 

@@ -98,17 +98,21 @@ class StoreContract:
         assert sorted(c.run.id for c in claimed) == ["a", "b", "c"]
         assert all(c.epoch == 1 and c.run.status is RunStatus.RUNNING for c in claimed)
         assert claim(store, "w2") == []
-        # lease ran out: another worker takes over, with a higher epoch and a recovery count
-        taken = claim(store, "w2", now=NOW + 31)
+        # lease ran out: the runs become suspects (epoch 2), which a plain claim leaves to a
+        # suspect claim: taken over with a higher epoch and a recovery count
+        assert claim(store, "w2", now=NOW + 31) == []
+        taken = claim(store, "w2", now=NOW + 31, isolation=2)
         assert sorted(c.run.id for c in taken) == ["a", "b", "c"]
-        assert all(c.epoch == 2 and c.run.recoveries == 1 for c in taken)
+        assert all(c.epoch == 3 and c.run.recoveries == 1 for c in taken)
 
     def test_claim_takes_runs_of_dead_owners_at_once(self, store: Store) -> None:
         run(store.start(new_run(), NOW))
         claim(store, "dead")
         assert claim(store, "w2") == []
         assert run(store.running_owners()) == ["dead"]
-        assert [c.run.id for c in claim(store, "w2", dead_owners=["dead"])] == ["r1"]
+        assert claim(store, "w2", dead_owners=["dead"]) == []  # now a suspect, due at once
+        assert run(store.running_owners()) == []
+        assert [c.run.id for c in claim(store, "w2", isolation=3)] == ["r1"]
 
     def test_claim_respects_priority_and_limit_and_root(self, store: Store) -> None:
         run(store.start(new_run("low", input_hash="1"), NOW))
@@ -123,7 +127,7 @@ class StoreContract:
         ev = Event(1, EventKind.TIMER_SET, NOW, 1, {"name": "sleep", "due": NOW + 5})
         result = flush(store, "r1", "w1", c.epoch, events=[ev])
         assert result.cancel_requested is False
-        (c2,) = claim(store, "w2", now=NOW + 100)
+        (c2,) = claim(store, "w2", now=NOW + 100, isolation=3)
         with pytest.raises(LeaseLost):
             flush(store, "r1", "w1", c.epoch, events=[Event(2, EventKind.TIMER_FIRED, NOW, 1)])
         assert [e.kind for e in run(store.events("r1"))][-1] is EventKind.TIMER_SET
@@ -381,24 +385,69 @@ class QueueLimitsContract:
         flush(store, "a1", "w1", a1[0].epoch, finish=Finish(RunStatus.COMPLETED))
         assert [c.run.id for c in claim(store, "w1", limits=lim)] == ["a2"]
 
-    def test_a_run_recovered_too_often_is_dead_lettered(self, store: Store) -> None:
-        run(store.start(new_run("poison"), NOW))
-        run(store.start(new_run("child", parent_id="poison", root_id="poison"), NOW))
-        now = NOW
-        for _ in range(3):  # claimed, then its owner dies (the lease runs out), 3 times
-            assert [c.run.id for c in claim(store, now=now, max_recoveries=2)][:1] == ["poison"]
-            now += 100
-        assert claim(store, now=now, max_recoveries=2) == []
-        dead = run(store.get_run("poison"))
+    def test_a_recovered_run_is_a_suspect_and_only_isolated_deaths_are_charged(
+        self, store: Store
+    ) -> None:
+        for run_id in ("poison", "healthy", "bystander"):
+            run(store.start(new_run(run_id), NOW))
+        assert len(claim(store, "w1")) == 3
+        # w1 dies (its lease runs out): all three become suspects, charged nothing, and a
+        # plain claim takes none of them.
+        assert claim(store, "w2", now=NOW + 100, max_recoveries=2) == []
+        for run_id in ("poison", "healthy", "bystander"):
+            r = run(store.get_run(run_id))
+            assert (r.status, r.recoveries, r.lease_owner) == (RunStatus.WAITING, 1, None)
+        # A supervisor claims them to run each alone in a child process.
+        kids = {c.run.id: c for c in claim(store, "sup", now=NOW + 100, isolation=2)}
+        assert sorted(kids) == ["bystander", "healthy", "poison"]
+        flush(store, "healthy", "sup", kids["healthy"].epoch, finish=Finish(RunStatus.COMPLETED))
+        # The supervisor is killed from outside: its lease runs out, nothing is charged.
+        assert claim(store, "w3", now=NOW + 200, max_recoveries=2) == []
+        assert run(store.get_run("bystander")).status is RunStatus.WAITING
+        # The healthy run's activation ended normally: it is no suspect any more.
+        (again,) = claim(store, "w4", now=NOW + 200, isolation=2, limit=1)
+        assert again.run.id in ("bystander", "poison")
+        # The poison's child dies under a living supervisor: a strike; a stale epoch is not.
+        (p,) = claim(store, "sup2", now=NOW + 200, isolation=2, limit=1)
+        victim = p if p.run.id == "poison" else again
+        owner = "sup2" if victim is p else "w4"
+        assert not run(store.strike(owner, victim.run.id, victim.epoch - 1, NOW + 201, 2))
+        assert run(store.strike(owner, victim.run.id, victim.epoch, NOW + 201, 2))
+        assert run(store.get_run(victim.run.id)).status is RunStatus.WAITING
+        # Alone in a worker's own process (isolation 3), its worker's death is its second
+        # strike: dead-lettered.
+        (alone,) = claim(store, "w5", now=NOW + 202, isolation=3, limit=1)
+        assert alone.run.id == victim.run.id
+        assert claim(store, "w6", now=NOW + 300, max_recoveries=2) == []
+        dead = run(store.get_run(victim.run.id))
         assert dead.status is RunStatus.FAILED
-        assert dead.recoveries == 2
         assert dead.error is not None
         assert dead.error["type"] == "DeadLettered"
-        assert "recovered 2 times" in dead.error["message"]
-        last = run(store.events("poison"))[-1]
+        assert "alone 2 times" in dead.error["message"]
+        assert dead.recoveries == 3  # recovered three times, charged twice
+        last = run(store.events(victim.run.id))[-1]
         assert last.kind is EventKind.RUN_FINISHED
         assert last.data["status"] == "failed"
         assert dead.lease_owner is None
+        assert run(store.get_run("healthy")).status is RunStatus.COMPLETED
+
+    def test_a_suspect_given_back_is_still_a_suspect(self, store: Store) -> None:
+        run(store.start(new_run("s"), NOW))
+        (c,) = claim(store, "w1")
+        assert claim(store, "w2", now=NOW + 100) == []  # w1 died: a suspect
+        (c,) = claim(store, "sup", now=NOW + 100, isolation=2)
+        run(store.release("sup", {"s": c.epoch}, NOW + 101))
+        assert claim(store, "w3", now=NOW + 102) == []
+        (again,) = claim(store, "sup", now=NOW + 102, isolation=3)
+        # Unloading to wait ends the activation normally: no suspect any more.
+        flush(
+            store,
+            "s",
+            "sup",
+            again.epoch,
+            unload=Unload(wake_at=NOW + 103, waiting_on={}, wakeups_seen=0),
+        )
+        assert [x.run.id for x in claim(store, "w3", now=NOW + 104)] == ["s"]
 
     def test_release_gives_a_run_back_without_a_recovery(self, store: Store) -> None:
         run(store.start(new_run("r"), NOW))

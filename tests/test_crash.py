@@ -191,7 +191,9 @@ def test_sigkill_at_random_moments_loses_no_run_and_reruns_no_recorded_step(
         kills = 0
         for _ in range(KILLS):
             worker = WorkerProcess(db_url, effects, log, concurrency=CONCURRENCY)
-            time.sleep(rng.uniform(0.0, 0.3))
+            # At times long enough for the runs killed workers left behind (suspects, which run
+            # alone in child processes that take a moment to start) to be cut in turn.
+            time.sleep(rng.uniform(0.0, 0.3) if kills % 2 else rng.uniform(0.5, 1.5))
             worker.kill()
             kills += 1
             if not unfinished(client):

@@ -218,17 +218,18 @@ def audit(client: Client, chaos: Chaos, run_ids: list[str]) -> Audit:
     assert set(effects) == recorded, "an effect was applied for a step that was never recorded"
     assert set(by_key) == recorded, "a step executed that the ledger does not know"
     result.steps = len(recorded)
-    result.cut = sum(1 for a in attempts if a.ended is None and a.pid in killed)
+    # A run isolated in a child process dies with its worker (the parent-death signal).
+    result.cut = sum(1 for a in attempts if a.ended is None and a.by(killed) in killed)
     result.deduplicated = sum(1 for a in attempts if a.applied == 0)
     result.transient = sum(1 for a in attempts if a.outcome == "fail")
-    unexplained = [a for a in attempts if a.ended is None and a.pid not in killed]
+    unexplained = [a for a in attempts if a.ended is None and a.by(killed) not in killed]
     assert not unexplained, f"executions cut short in processes nobody killed: {unexplained}"
     return result
 
 
 def _overlaps(run_id: str, execs: list[ledger.Attempt], killed: dict[int, float]) -> list[str]:
     """Executions of one run by two processes at the same time (a cut one ends at its kill)."""
-    spans = [(x.started, x.ended or killed.get(x.pid, float("inf")), x) for x in execs]
+    spans = [(x.started, x.ended or killed.get(x.by(killed), float("inf")), x) for x in execs]
     found = []
     for i, (start_a, end_a, a) in enumerate(spans):
         for start_b, end_b, b in spans[i + 1 :]:

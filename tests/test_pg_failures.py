@@ -79,11 +79,11 @@ class Scene:
         return out
 
 
-@pytest.fixture
-def scene(pg_url: str, tmp_path: Path) -> Iterator[Scene]:
+@contextlib.contextmanager
+def _scene(url: str, tmp_path: Path) -> Iterator[Scene]:
     ledger.create(tmp_path / "ledger.db")
-    client = Client(settings=Settings(database_url=pg_url, poll_interval=0.05))
-    s = Scene(pg_url, tmp_path, client)
+    client = Client(settings=Settings(database_url=url, poll_interval=0.05))
+    s = Scene(url, tmp_path, client)
     try:
         yield s
     finally:
@@ -92,6 +92,19 @@ def scene(pg_url: str, tmp_path: Path) -> Iterator[Scene]:
                 w.signal(signal.SIGCONT)  # a stopped process would not die of SIGKILL here
             w.kill()
         client.close()
+
+
+@pytest.fixture
+def scene(pg_url: str, tmp_path: Path) -> Iterator[Scene]:
+    with _scene(pg_url, tmp_path) as s:
+        yield s
+
+
+@pytest.fixture
+def any_scene(db_url: str, tmp_path: Path) -> Iterator[Scene]:
+    """The same, on SQLite (one file shared by the worker processes) and on PostgreSQL."""
+    with _scene(db_url, tmp_path) as s:
+        yield s
 
 
 def lease_lost_logged(worker: WorkerProcess) -> bool:
@@ -118,15 +131,16 @@ def test_a_paused_worker_cannot_commit_its_stale_result(scene: Scene) -> None:
     assert a.alive(), "the paused worker died after SIGCONT"
     assert scene.client.events("paused") == before, "the stale worker changed the ledger"
     slow = scene.attempts("paused", "slow_effect")
-    assert [x.pid for x in slow] == [a.pid, b.pid], slow
+    # B recovers the run as a suspect (its worker vanished) and runs it alone in a child.
+    assert [x.by({a.pid, b.pid}) for x in slow] == [a.pid, b.pid], slow
     assert slow[1].started > stopped + 1.0, "B took the run before A's lease ran out"
     completed = scene.completed("paused")
     assert sorted(completed) == [1, 2]
     assert all(len(v) == 1 for v in completed.values()), completed
     (recorded,) = completed[1]
     assert recorded["result"] == result["slow"]
-    assert result["slow"]["pid"] == b.pid
-    assert result["quick"]["pid"] == b.pid
+    assert result["slow"]["pid"] == slow[1].pid
+    assert result["quick"]["pid"] == slow[1].pid
     # The effect was applied once, by B; A's late execution (if it got that far) was refused.
     (effect,) = [e for e in ledger.effects(scene.ledger_path) if e.key == "paused:1"]
     assert effect.token == slow[1].token
@@ -256,60 +270,153 @@ def test_the_worker_command_drains_on_sigterm(scene: Scene) -> None:
     _check_drained(scene, a, "cli-drain", termed)
 
 
-# -- 4. dead-lettering -------------------------------------------------------------------------
+# -- 4. poison isolation -----------------------------------------------------------------------
 MAX_RECOVERIES = 3
-BYSTANDERS = 8
+# Per phase. Over 150 runs, p99 is not the slowest run: the poison's first crash is in a
+# shared worker, and the one healthy run beside it pays for its recovery, as any run does
+# whose worker dies (nobody can know the poison before it strikes).
+HEALTHY = 150
+START_EVERY = 0.05  # seconds between starts: about half of what the workers can do
 
 
-def test_a_run_that_kills_its_workers_is_dead_lettered_while_others_complete(
-    scene: Scene,
-) -> None:
-    settings = {"SPOKEHUB_MAX_RECOVERIES": str(MAX_RECOVERIES)}
-    # Concurrency 1: a bystander never shares a process with the poison run, so any delay or
-    # recovery it suffers would come from the queue, not from dying with the poison.
-    slots = [scene.worker(f"w{i}", concurrency=1, **settings) for i in range(3)]
-    poison = scene.client.start(app.poison_flow.options(run_id="poison"))
-    others = [
-        scene.client.start(app.quick_flow.options(run_id=f"bystander-{i}"), i, 3)
-        for i in range(BYSTANDERS)
-    ]
-    restarts = 0
-    deadline = time.monotonic() + 60
-    while not all(scene.client.get_run(h.id).status.finished for h in [poison, *others]):
-        assert time.monotonic() < deadline, "the runs did not finish within 60 s"
-        for i, w in enumerate(slots):
-            if not w.alive():  # a supervisor restarts what died
+class Fleet:
+    """Worker processes that a supervisor restarts when they die (as systemd would)."""
+
+    def __init__(self, scene: Scene, size: int, concurrency: int) -> None:
+        self.scene = scene
+        self.concurrency = concurrency
+        self.settings = {"SPOKEHUB_MAX_RECOVERIES": str(MAX_RECOVERIES)}
+        self.slots = [self._spawn(i) for i in range(size)]
+        self.deaths = 0
+
+    def _spawn(self, i: int) -> WorkerProcess:
+        n = len(self.scene.workers)
+        return self.scene.worker(f"w{i}-{n}", concurrency=self.concurrency, **self.settings)
+
+    def restart_dead(self) -> None:
+        for i, w in enumerate(self.slots):
+            if not w.alive():
                 w.wait(5)
-                restarts += 1
-                slots[i] = scene.worker(f"w{i}-{restarts}", concurrency=1, **settings)
-        time.sleep(0.05)
+                self.deaths += 1
+                self.slots[i] = self._spawn(i)
 
-    run = poison.get()
+    def pids(self) -> set[int]:
+        return {w.pid for w in self.scene.workers}
+
+
+def _p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    rank = 0.99 * (len(ordered) - 1)
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def _healthy_latencies(scene: Scene, fleet: Fleet, tag: str, poison: bool) -> list[float]:
+    """Start HEALTHY runs at a steady pace (and the poison run among the first ones); return
+    each healthy run's latency from start to finish, as the database recorded it."""
+    handles = []
+    for i in range(HEALTHY):
+        if poison and i == 3:
+            scene.client.start(app.poison_flow.options(run_id="poison"))
+        handles.append(scene.client.start(app.quick_flow.options(run_id=f"{tag}-{i}"), i, 2))
+        fleet.restart_dead()
+        time.sleep(START_EVERY)
+    ids = [h.id for h in handles] + (["poison"] if poison else [])
+    deadline = time.monotonic() + 90
+    while not all(scene.client.get_run(i).status.finished for i in ids):
+        assert time.monotonic() < deadline, "the runs did not finish within 90 s"
+        fleet.restart_dead()
+        time.sleep(0.05)
+    latencies = []
+    for h in handles:
+        run = h.get()
+        assert run.status is RunStatus.COMPLETED, run  # never dead-lettered by another run
+        assert run.finished_at is not None
+        latencies.append(run.finished_at - run.created_at)
+    return latencies
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_a_poison_run_is_dead_lettered_and_healthy_runs_keep_their_latency(
+    any_scene: Scene,
+) -> None:
+    """Workers shared by several runs (concurrency 2): the poison run's step kills the process
+    that runs it. Its first death is a shared worker's; after that it is a suspect and runs
+    alone in a child process, where each death is a strike; at MAX_RECOVERIES strikes it is
+    dead-lettered. Healthy runs are never charged, and their p99 latency stays within twice
+    the baseline measured in the same test without the poison, before and after (the shared
+    machine's load drifts: the higher of the two is the baseline)."""
+    scene = any_scene
+    fleet = Fleet(scene, size=3, concurrency=2)
+    before = _healthy_latencies(scene, fleet, "before", poison=False)
+    assert fleet.deaths == 0
+    with_poison = _healthy_latencies(scene, fleet, "healthy", poison=True)
+    deaths = fleet.deaths
+    after = _healthy_latencies(scene, fleet, "after", poison=False)
+    baseline = max((before, after), key=_p99)
+
+    run = scene.client.get_run("poison")
     assert run.status is RunStatus.FAILED, run
     assert run.error is not None
     assert run.error["type"] == "DeadLettered", run.error
-    assert "dead-lettered" in run.error["message"]
-    assert run.recoveries == MAX_RECOVERIES
+    assert f"alone {MAX_RECOVERIES} times" in run.error["message"]
     events = scene.client.events("poison")
     assert events[-1].kind is EventKind.RUN_FINISHED
     assert events[-1].data["error"] == run.error
-    kills = scene.attempts("poison")
-    assert len(kills) == MAX_RECOVERIES + 1, kills  # first execution, then each recovery
-    assert len({k.pid for k in kills}) == len(kills)
-    # The last death may not have been restarted yet: a zombie counts as dead at once.
-    deaths = restarts + sum(1 for w in slots if not w.alive())
-    assert deaths >= len(kills)
-    assert run.finished_at is not None
-    for i, h in enumerate(others):
-        other = h.get()
-        assert other.status is RunStatus.COMPLETED, other
-        assert h.result() == [i * 10, i * 10 + 1, i * 10 + 2]
-        assert other.recoveries == 0, other
-        assert other.finished_at is not None
-        assert other.finished_at < run.finished_at, (
-            f"{h.id} finished only after the poison run was dead-lettered"
-        )
-    print(f"poison: {len(kills)} kills, {restarts} restarts, recoveries={run.recoveries}")
+    executions = scene.attempts("poison")
+    assert len(executions) == MAX_RECOVERIES + 1, executions  # the shared one, then alone
+    workers = fleet.pids()
+    first, *isolated = executions
+    assert first.pid in workers  # it killed a shared worker once...
+    assert all(x.pid not in workers and x.ppid in workers for x in isolated), executions
+    assert deaths == fleet.deaths == 1  # ...and only child processes after that
+    charged = [r for r in scene.client.list_runs(limit=1000) if r.id != "poison" and r.error]
+    assert not charged, charged
+    p99_base, p99_poison = _p99(baseline), _p99(with_poison)
+    print(
+        f"poison isolation: healthy p99 {p99_poison:.3f}s with the poison run, "
+        f"{p99_base:.3f}s baseline (before {_p99(before):.3f}s, after {_p99(after):.3f}s; "
+        f"ratio {p99_poison / p99_base:.2f}); "
+        f"{len(executions)} poison executions, {fleet.deaths} worker death(s); slowest "
+        f"{[round(x, 2) for x in sorted(with_poison)[-5:]]} vs "
+        f"{[round(x, 2) for x in sorted(baseline)[-5:]]}"
+    )
+    assert p99_poison <= 2 * p99_base, (p99_poison, p99_base)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_healthy_run_survives_more_outside_kills_than_the_dead_letter_limit(
+    any_scene: Scene,
+) -> None:
+    """SIGKILL the worker that holds a healthy run, in the middle of its step, more times than
+    MAX_RECOVERIES: outside kills are never charged to the run, which completes."""
+    scene = any_scene
+    fleet = Fleet(scene, size=2, concurrency=2)
+    handle = scene.client.start(app.long_flow.options(run_id="bystander"), 1.5)
+    kills = MAX_RECOVERIES + 2
+    for k in range(kills):
+        wait_until(lambda k=k: len(scene.attempts("bystander")) > k, 30, f"execution {k + 1}")
+        holder = scene.client.get_run("bystander").lease_owner
+        assert holder is not None
+        pid = int(holder.split(":")[1])
+        (victim,) = [w for w in fleet.slots if w.pid == pid]
+        victim.kill()  # the worker process (an isolation child dies with it)
+        fleet.restart_dead()
+    deadline = time.monotonic() + 60
+    while not scene.client.get_run("bystander").status.finished:
+        assert time.monotonic() < deadline, "the run did not finish within 60 s"
+        fleet.restart_dead()
+        time.sleep(0.05)
+    run = scene.client.get_run("bystander")
+    assert run.status is RunStatus.COMPLETED, run
+    assert run.recoveries == kills
+    assert handle.result()["slow"]["v"] == 1
+    slow = scene.attempts("bystander", "slow_effect")
+    assert len(slow) == kills + 1, slow
+    assert all(x.ended is None for x in slow[:-1]), "a kill did not land inside the step"
 
 
 # -- 5. a skewed clock -------------------------------------------------------------------------

@@ -156,3 +156,67 @@ def test_an_async_step_that_blocks_the_loop_keeps_its_lease_and_is_named(
     assert warnings, "no warning about the blocked loop"
     assert "step 'wk_blocks_the_loop'" in warnings[0], warnings[0]
     assert tag in warnings[0], warnings[0]
+
+
+# -- suspects: a run whose worker died runs alone ------------------------------------------------
+@workflow
+async def wk_suspect_flow(tag: str) -> str:
+    return await wk_slow(tag)
+
+
+def test_an_embedded_worker_runs_a_suspect_alone_in_its_own_process(db_url: str) -> None:
+    """A run left by a dead worker is a suspect; ``client.execute`` (an embedded worker, which
+    cannot hand it to a child process) runs it alone here, and it completes, uncharged."""
+    settings = Settings(database_url=db_url, lease_seconds=0.3, poll_interval=0.05)
+    with Client(settings=settings) as client:
+        tag = f"suspect-{uuid.uuid4().hex[:6]}"
+        handle = client.start(wk_suspect_flow.options(run_id=tag), tag)
+
+        async def ghost_claims() -> None:  # a worker that takes the run and dies at once
+            (claimed,) = await client.store.claim(
+                owner="ghost:1:gone",
+                queues=["default"],
+                workflows=["wk_suspect_flow"],
+                limit=1,
+                now=client.clock.now(),
+                lease_seconds=0.01,
+                root_id=tag,
+            )
+            assert claimed.run.id == tag
+
+        asyncio.run(ghost_claims())
+        time.sleep(0.05)  # the ghost's lease runs out
+        run = client.execute(tag)
+        assert run.status is RunStatus.COMPLETED, run
+        assert handle.result() == tag
+        assert run.recoveries == 1
+        assert slow_calls.count(tag) == 1
+
+
+def test_an_isolation_process_drives_one_run_under_its_workers_lease(tmp_path: Path) -> None:
+    """What ``python -m spokehub.runtime.isolation`` does per run, called here directly: it
+    drives the run under the supervisor's owner and epoch, and refuses a stale lease."""
+    from spokehub.runtime.isolation import NOIMPORT, TEMPFAIL, _drive_one
+
+    with short_lease(tmp_path) as client:
+        tag = f"isolated-{uuid.uuid4().hex[:6]}"
+        handle = client.start(wk_suspect_flow.options(run_id=tag), tag)
+
+        async def go() -> tuple[int, int, int]:
+            (c,) = await client.store.claim(
+                owner="sup:1:x",
+                queues=["default"],
+                workflows=["wk_suspect_flow"],
+                limit=1,
+                now=client.clock.now(),
+                lease_seconds=30,
+                root_id=tag,
+            )
+            spec = {"run_id": tag, "owner": "sup:1:x", "module": __name__}
+            missing = await _drive_one(client, {**spec, "module": "no_such_module_zz"})
+            stale = await _drive_one(client, {**spec, "epoch": c.epoch - 1})
+            return missing, stale, await _drive_one(client, {**spec, "epoch": c.epoch})
+
+        missing, stale, done = asyncio.run(go())
+        assert (missing, stale, done) == (NOIMPORT, TEMPFAIL, 0)
+        assert handle.result() == tag

@@ -39,8 +39,10 @@ class Settings:
         sqlite_synchronous: SQLite ``synchronous`` pragma; FULL (default) and EXTRA survive
             power loss; OFF and NORMAL need ``unsafe_durability``.
         busy_timeout_ms: how long SQLite waits for another process's write lock.
-        max_recoveries: a run recovered this many times from a worker that died (or lost
-            its lease) while executing it is dead-lettered instead of recovered again.
+        max_recoveries: a run that took down the process executing it alone this many
+            times (strikes; see docs/design.md, "Poison isolation") is dead-lettered
+            instead of tried again. Deaths of workers it shared with other runs, and
+            outside kills, are not counted.
         drain_timeout: on SIGTERM, how long a worker lets in-flight steps finish before it
             cancels them and gives their runs back.
         unsafe_durability: accept a PostgreSQL server with ``fsync`` or

@@ -64,6 +64,7 @@ class Heartbeats:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._changed: asyncio.Event | None = None
         self._closed = False
+        self._wakes_at = float("inf")  # when the thread looks next (monotonic)
 
     def add(self, worker: Worker) -> None:
         """Heartbeat ``worker`` (call on its loop) until ``remove``."""
@@ -78,7 +79,8 @@ class Heartbeats:
                 )
                 self._thread.start()
                 ready.wait()
-        self._poke()
+        if entry.next_beat < self._wakes_at:  # else it looks in time anyway (cheaper)
+            self._poke()
 
     def remove(self, worker: Worker) -> None:
         with self._lock:
@@ -117,6 +119,7 @@ class Heartbeats:
                         await self._beat(entry)
                 due = min((e.next_beat for e in entries), default=now + 3600)
                 wait = max(0.0, min(due - time.monotonic(), WATCH_EVERY if entries else 3600))
+                self._wakes_at = time.monotonic() + wait
                 changed.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(changed.wait(), wait)
@@ -156,5 +159,5 @@ class Heartbeats:
         with contextlib.suppress(RuntimeError):  # the worker's loop is closed; remove() follows
             if lost:
                 entry.loop.call_soon_threadsafe(worker.leases_lost, lost)
-            if entry.ticks % 3 == 0:
-                entry.loop.call_soon_threadsafe(worker.housekeeping, entry.ticks)
+            # Every beat: a dead worker's runs (suspects now) should not wait long.
+            entry.loop.call_soon_threadsafe(worker.housekeeping, entry.ticks)

@@ -63,11 +63,16 @@ def namespace_tag() -> str | None:
     return hashlib.sha256(f"{boot}/{pidns}".encode()).hexdigest()[:10]
 
 
+@cache
+def _own_start_time(pid: int) -> str | None:  # keyed by pid: a forked child reads its own
+    return start_time(pid)
+
+
 def owner_name(name: str | None) -> str:
     """A fresh lease owner name for this process: ``name:pid:random[.tag.start]``."""
     token = secrets.token_hex(4)
     tag = namespace_tag()
-    started = start_time(os.getpid()) if tag is not None else None
+    started = _own_start_time(os.getpid()) if tag is not None else None
     if tag is not None and started is not None:
         token = f"{token}.{tag}.{started}"
     return f"{name or socket.gethostname()}:{os.getpid()}:{token}"

@@ -23,6 +23,7 @@ from spokehub.runtime.clock import DatabaseClock
 from spokehub.runtime.definitions import DEFAULT_QUEUE, REGISTRY
 from spokehub.runtime.driver import RunDriver
 from spokehub.runtime.identity import dead_local_owners, owner_name
+from spokehub.runtime.isolation import Isolator, spawnable
 from spokehub.store.base import Claimed, QueueLimits, RunRecord, WorkerInfo
 
 if TYPE_CHECKING:
@@ -77,6 +78,15 @@ class Worker:
         self._stopping = False
         self._dead_owners: list[str] = []
         self._chores: asyncio.Task[None] | None = None
+        # Poison isolation (runtime/isolation.py): suspects run in supervised child processes,
+        # up to isolation_slots at once, or alone in this process (_alone) when they cannot.
+        self.isolation_slots = max(1, min(4, concurrency))
+        self._isolator = Isolator(self)
+        self.unspawnable: set[str] = set()  # workflows an isolation process cannot import
+        self._isolated: dict[str, asyncio.Task[None]] = {}
+        self._isolated_epochs: dict[str, int] = {}  # renewed here too, while a child starts
+        self._alone: str | None = None
+        self._next_suspect_claim = 0.0  # suspects are rare: look for them once per poll
         self.completed_activations = 0
         self._watch: str | None = None
         self._watched_done = False
@@ -121,6 +131,10 @@ class Worker:
         """
         await self.client.ensure_schema()
         self._wake = asyncio.Event()
+        # Look for suspects at once, unless this is an embedded run's worker that has its run
+        # already: a short run then ends without that extra claim (one poll later at most).
+        loop_now = asyncio.get_running_loop().time()
+        self._next_suspect_claim = loop_now + self.poll_interval if self.active else 0.0
         self._watch = watch
         self.client._workers.add(self)
         unsubscribe = self._subscribe()
@@ -173,10 +187,11 @@ class Worker:
                     continue
             except StoreError as exc:  # e.g. the database restarts: keep trying
                 log.warning("claim failed: %s", exc)
-            if until_idle and not self.active:
+            if until_idle and not self.active and not self._isolated:
                 return
             wake = asyncio.ensure_future(self._wake.wait())
             waits: set[asyncio.Future[Any]] = {wake, *(t for _, t in self.active.values())}
+            waits.update(self._isolated.values())
             _, pending = await asyncio.wait(
                 waits, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED
             )
@@ -191,7 +206,7 @@ class Worker:
         """Let activations reach their next step and give their runs back (heartbeat on)."""
         with contextlib.suppress(StoreError):
             await self._report("draining")
-        tasks = [t for _, t in self.active.values()]
+        tasks = [t for _, t in self.active.values()] + list(self._isolated.values())
         log.info("draining %d run(s) for up to %.0fs", len(tasks), self.drain_timeout)
         _, pending = await asyncio.wait(tasks, timeout=self.drain_timeout)
         if pending:
@@ -201,7 +216,11 @@ class Worker:
         leases = {run_id: d.epoch for run_id, (d, _) in self.active.items()}
         for _, task in self.active.values():
             task.cancel()
+        for task in self._isolated.values():  # kills the child, gives the suspect back
+            task.cancel()
         await asyncio.gather(*(t for _, t in self.active.values()), return_exceptions=True)
+        await asyncio.gather(*self._isolated.values(), return_exceptions=True)
+        await self._isolator.close()
         self.active.clear()
         with contextlib.suppress(StoreError):  # others may take these runs now, not after the lease
             await self.client.store.release(self.owner, leases, self.client.clock.now())
@@ -226,12 +245,16 @@ class Worker:
         )
 
     async def _claim(self) -> bool:
+        if self._alone is not None:  # a suspect runs alone here: take nothing beside it
+            return False
+        if not REGISTRY.workflows:
+            return False
+        if await self._claim_suspects():
+            return True
         slots = self.concurrency - len(self.active)
         if slots <= 0:
             return False
         workflows = list(REGISTRY.workflows)
-        if not workflows:
-            return False
         limits: dict[str, QueueLimits] = {}
         per_queue: dict[str, int] = {}
         for name in self.queues:
@@ -259,7 +282,60 @@ class Worker:
             self.adopt(c)
         return bool(claimed)
 
+    async def _claim_suspects(self) -> bool:
+        """Take suspects to run alone: in child processes, or alone here when they cannot
+        (embedded workers, workflows defined in ``__main__``, no Linux). True when this
+        worker now runs a suspect alone in its own process."""
+        now = asyncio.get_running_loop().time()
+        if self.draining or now < self._next_suspect_claim:
+            return False
+        self._next_suspect_claim = now + self.poll_interval
+        spawn = [
+            n for n, wf in REGISTRY.workflows.items() if spawnable(wf) and n not in self.unspawnable
+        ]
+        free = self.isolation_slots - len(self._isolated)
+        if self.root_id is None and spawn and free > 0:
+            for c in await self._claim_as(2, spawn, free):
+                task = asyncio.create_task(self._isolator.supervise(c), name=f"isolate:{c.run.id}")
+                self._isolated[c.run.id] = task
+                self._isolated_epochs[c.run.id] = c.epoch
+                task.add_done_callback(functools.partial(self._isolation_done, c.run.id))
+        here = list(REGISTRY.workflows) if self.root_id is not None else None
+        if here is None:
+            here = [n for n in REGISTRY.workflows if n not in spawn]
+        if self.active or not here:
+            return False
+        for c in await self._claim_as(3, here, 1):
+            self._alone = c.run.id
+            log.warning("run %s is a suspect; running it alone in this worker", c.run.id)
+            self.adopt(c)
+            return True
+        return False
+
+    async def _claim_as(self, isolation: int, workflows: list[str], limit: int) -> list[Claimed]:
+        return await self.client.store.claim(
+            owner=self.owner,
+            queues=self.queues,
+            workflows=workflows,
+            limit=limit,
+            now=self.client.clock.now(),
+            lease_seconds=self.lease_seconds,
+            root_id=self.root_id,
+            dead_owners=self._dead_owners,
+            max_recoveries=self.max_recoveries,
+            isolation=isolation,
+        )
+
+    def _isolation_done(self, run_id: str, task: asyncio.Task[None]) -> None:
+        self._isolated.pop(run_id, None)
+        self._isolated_epochs.pop(run_id, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("run %s: isolation failed", run_id, exc_info=task.exception())
+        self.notify()
+
     def _done(self, run_id: str, task: asyncio.Task[None]) -> None:
+        if run_id == self._alone:
+            self._alone = None
         entry = self.active.get(run_id)
         if entry is not None and entry[1] is task:
             del self.active[run_id]
@@ -277,6 +353,9 @@ class Worker:
         Runs on the heartbeat thread's loop, so it reads ``active`` as one snapshot.
         """
         leases = {run_id: d.epoch for run_id, (d, _) in list(self.active.items())}
+        # The child renews its run too, but it needs a moment to start: a lease shorter
+        # than that would run out under it, and its death would go uncharged.
+        leases.update(dict(self._isolated_epochs))
         lost = await self.client.store.renew(
             self.owner, leases, self.client.clock.now() + self.lease_seconds
         )
@@ -286,13 +365,16 @@ class Worker:
     def leases_lost(self, lost: set[str]) -> None:
         """On the worker's loop: stop the activations whose lease another worker took."""
         for run_id in lost:
+            isolated = self._isolated.get(run_id)
+            if isolated is not None:  # kill the child: the run is someone else's now
+                isolated.cancel()
             entry = self.active.get(run_id)
             if entry is not None:
                 log.warning("run %s: lease lost; stopping its activation here", run_id)
                 entry[1].cancel()
 
     def housekeeping(self, ticks: int) -> None:
-        """On the worker's loop, every third heartbeat: look for dead owners, resync time."""
+        """On the worker's loop, at every heartbeat: look for dead owners; resync time."""
         if self._chores is None or self._chores.done():
             self._chores = asyncio.create_task(self._housekeep(ticks), name="worker chores")
 

@@ -339,13 +339,24 @@ class Store(Protocol):
         limits: Mapping[str, QueueLimits] | None = None,
         slots: Mapping[str, int] | None = None,
         max_recoveries: int | None = None,
+        isolation: int = 0,
     ) -> list[Claimed]:
-        """Lease up to ``limit`` runs that are ready: new, due, or abandoned by a dead owner.
+        """Lease up to ``limit`` runs that are ready: new or due.
 
         ``limits`` are the queues' global limits, ``slots`` how many more runs of each queue
-        this worker may take. A run recovered from a dead owner ``max_recoveries`` times is
-        not claimed again but dead-lettered: finished as failed with the reason.
+        this worker may take. First, runs abandoned by a dead owner (lease expired, or an
+        owner in ``dead_owners``) become suspects (``store/isolation.py``); a claim with
+        ``isolation`` 2 (a child process) or 3 (alone in this process) takes only suspects,
+        any other claim never does. A run charged ``max_recoveries`` strikes is
+        dead-lettered: finished as failed with the reason.
         """
+        ...
+
+    async def strike(
+        self, owner: str, run_id: str, epoch: int, now: float, max_recoveries: int | None
+    ) -> bool:
+        """The child process running ``run_id`` alone died while its supervisor ``owner``
+        lives: charge the run a strike (and dead-letter it at ``max_recoveries``)."""
         ...
 
     async def flush(self, flush: Flush, *, direct: bool = False) -> FlushResult:

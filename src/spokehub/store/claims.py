@@ -24,6 +24,7 @@ class ClaimRequest:
     limits: dict[str, QueueLimits]
     slots: dict[str, int]
     max_recoveries: int | None
+    isolation: int = 0  # claim suspects, to run them alone this way (store/isolation.py)
 
 
 @dataclass(frozen=True, slots=True)

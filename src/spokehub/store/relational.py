@@ -27,7 +27,7 @@ from spokehub.errors import (
     RunNotFound,
     SchemaError,
 )
-from spokehub.store import redaction, schema
+from spokehub.store import isolation, redaction, schema
 from spokehub.store.approvals import count_vote, use_link
 from spokehub.store.base import (
     ApprovalVote,
@@ -118,6 +118,7 @@ class RelationalStore:
         limits: Mapping[str, QueueLimits] | None = None,
         slots: Mapping[str, int] | None = None,
         max_recoveries: int | None = None,
+        isolation: int = 0,
     ) -> list[Claimed]:
         if limit <= 0 or not queues or not workflows:
             return []
@@ -133,8 +134,25 @@ class RelationalStore:
             limits={q: lim for q, lim in (limits or {}).items() if q in queues and lim.limited},
             slots=dict(slots or {}),
             max_recoveries=max_recoveries,
+            isolation=isolation,
         )
         return await self._x.run("write", self._claim, request)
+
+    async def strike(
+        self, owner: str, run_id: str, epoch: int, now: float, max_recoveries: int | None
+    ) -> bool:
+        return await self._x.run(
+            "write",
+            lambda conn: isolation.strike(
+                self,
+                conn,
+                owner=owner,
+                run_id=run_id,
+                epoch=epoch,
+                now=now,
+                max_recoveries=max_recoveries,
+            ),
+        )
 
     async def flush(self, flush: Flush, *, direct: bool = False) -> FlushResult:
         return await self._x.run("write", self._flush, flush, direct=direct)
@@ -417,32 +435,35 @@ class RelationalStore:
     def _claim(self, conn: Conn, r: ClaimRequest) -> list[Claimed]:
         for queue in sorted(r.limits):  # in one order everywhere, so claimers never deadlock
             self._lock_queue(conn, queue)
+        scope, params = self._scope(r)
+        isolation.recover(
+            self,
+            conn,
+            scope=scope,
+            params=params,
+            dead=r.dead,
+            now=r.now,
+            max_recoveries=r.max_recoveries,
+        )
         candidates = self._candidates(conn, r)
         if not candidates:
             return []
         admit = Admission(r, self._limit_counts(conn, r) if r.limits else None)
         chosen: list[str] = []
-        dead_letters: list[Candidate] = []
         for c in candidates:
             if len(chosen) >= r.limit:
                 break
-            recovering = c.status == "running" and r.max_recoveries is not None
-            if recovering and c.recoveries >= (r.max_recoveries or 0):
-                dead_letters.append(c)
-                continue
             if admit.take(c):
                 chosen.append(c.id)
-        for c in dead_letters:
-            self._dead_letter(conn, c, r.now)
         if not chosen:
             return []
         marks = ",".join("?" * len(chosen))
+        # A suspect claim marks how the run is isolated; any other claim keeps the mark 0.
         rows = conn.execute(
             "UPDATE runs SET lease_owner = ?, lease_expires = ?, lease_epoch = lease_epoch + 1, "
-            "updated_at = ?, started_at = COALESCE(started_at, ?), "
-            "recoveries = recoveries + CASE WHEN status = 'running' THEN 1 ELSE 0 END, "
+            "updated_at = ?, started_at = COALESCE(started_at, ?), isolation = ?, "
             f"status = 'running' WHERE id IN ({marks}) RETURNING id, lease_epoch",
-            (r.owner, r.now + r.lease_seconds, r.now, r.now, *chosen),
+            (r.owner, r.now + r.lease_seconds, r.now, r.now, r.isolation, *chosen),
         ).fetchall()
         epochs = dict(rows)
         return [  # in claim order: priority first, then age
@@ -451,8 +472,7 @@ class RelationalStore:
             if run_id in epochs
         ]
 
-    def _candidates(self, conn: Conn, r: ClaimRequest) -> list[Candidate]:
-        """Ready runs in claim order: highest priority first, then oldest."""
+    def _scope(self, r: ClaimRequest) -> tuple[str, list[Any]]:
         q = ",".join("?" * len(r.queues))
         w = ",".join("?" * len(r.workflows))
         scope = f"queue IN ({q}) AND workflow IN ({w})"
@@ -460,20 +480,28 @@ class RelationalStore:
         if r.root_id is not None:
             scope += " AND root_id = ?"
             params.append(r.root_id)
+        return scope, params
+
+    def _candidates(self, conn: Conn, r: ClaimRequest) -> list[Candidate]:
+        """Ready runs in claim order: highest priority first, then oldest.
+
+        A suspect claim (``r.isolation``) takes only suspects; any other claim never does.
+        """
+        scope, params = self._scope(r)
         # Runs a limit may hold back: read past them, so one busy key does not starve others.
         fetch = r.limit * 4 + 16 if r.limits else r.limit
-        # Three small indexed queries rather than one OR: with a deep backlog, the OR made
-        # SQLite sort every ready run on each claim (milliseconds on the only DB thread).
-        d = ",".join("?" * len(r.dead)) or "NULL"
-        ready = (
-            ("status = 'pending'", (), "priority DESC, created_at"),
-            ("status = 'waiting' AND wake_at <= ?", (r.now,), "wake_at"),
-            (
-                f"status = 'running' AND (lease_expires < ? OR lease_owner IN ({d}))",
-                (r.now, *r.dead),
-                "created_at",
-            ),
-        )
+        # Small indexed queries rather than one OR: with a deep backlog, the OR made SQLite
+        # sort every ready run on each claim (milliseconds on the only DB thread).
+        ready: tuple[tuple[str, tuple[Any, ...], str], ...]
+        if r.isolation:
+            ready = (
+                ("status = 'waiting' AND wake_at <= ? AND isolation = 1", (r.now,), "wake_at"),
+            )
+        else:
+            ready = (
+                ("status = 'pending'", (), "priority DESC, created_at"),
+                ("status = 'waiting' AND wake_at <= ? AND isolation <> 1", (r.now,), "wake_at"),
+            )
         found: list[Candidate] = []
         for cond, extra, order in ready:
             rows = conn.execute(
@@ -516,46 +544,12 @@ class RelationalStore:
                 counts.started[queue] = n
         return counts
 
-    def _dead_letter(self, conn: Conn, c: Candidate, now: float) -> None:
-        """Stop recovering a run that keeps taking its workers down."""
-        error = {
-            "type": "DeadLettered",
-            "code": "dead_lettered",
-            "message": (
-                f"run {c.id!r} was recovered {c.recoveries} times after the worker executing "
-                "it died or lost its lease; it is dead-lettered so that it stops taking workers "
-                "down. Find the cause in the logs of the workers that died, then fork it "
-                f"(spokehub fork {c.id} --from-step 1, or a later step) to try again"
-            ),
-        }
-        row = conn.execute(
-            "UPDATE runs SET status = 'failed', error = ?, finished_at = ?, updated_at = ?, "
-            "lease_owner = NULL, lease_expires = NULL, lease_epoch = lease_epoch + 1, "
-            "wake_at = NULL, waiting_on = NULL WHERE id = ? AND status = 'running' "
-            "RETURNING parent_id",
-            (redaction.dumps(error), now, now, c.id),
-        ).fetchone()
-        if row is None:
-            return
-        (position,) = conn.execute(
-            "SELECT COALESCE(MAX(position), -1) + 1 FROM events WHERE run_id = ?", (c.id,)
-        ).fetchone()
-        self._insert_events(
-            conn,
-            c.id,
-            [
-                Event(
-                    position, EventKind.RUN_FINISHED, now, data={"status": "failed", "error": error}
-                )
-            ],
-        )
-        if row[0] is not None:
-            self._wake(conn, row[0], now)
-
     def _flush(self, conn: Conn, f: Flush) -> FlushResult:
         sets = ["updated_at = ?", "lease_expires = ?", "version = COALESCE(version, ?)"]
         ending = f.finish is not None or f.unload is not None  # gives the lease up
         params: list[Any] = [f.now, None if ending else f.lease_until, f.version]
+        if ending:  # an activation that ends normally clears a suspicion (store/isolation.py)
+            sets.append("isolation = 0")
         if f.finish is not None:
             result, result_blob = self._payload(conn, f.finish.result)
             sets += [
@@ -743,7 +737,10 @@ class RelationalStore:
         for run_id, epoch in leases.items():
             row = conn.execute(
                 "UPDATE runs SET status = 'waiting', wake_at = ?, lease_owner = NULL, "
-                "lease_expires = NULL, updated_at = ? WHERE id = ? AND lease_owner = ? AND "
+                "lease_expires = NULL, updated_at = ?, "
+                # A suspect given back is still a suspect: its activation did not end.
+                "isolation = CASE WHEN isolation = 0 THEN 0 ELSE 1 END "
+                "WHERE id = ? AND lease_owner = ? AND "
                 "lease_epoch = ? AND status = 'running' RETURNING queue",
                 (now, now, run_id, owner, epoch),
             ).fetchone()
