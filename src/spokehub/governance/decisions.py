@@ -74,7 +74,7 @@ class BindingResult:
     violations: tuple[Violation, ...] = ()
     exception: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, compact: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
             "binding": self.binding,
             "policy": self.policy,
@@ -85,6 +85,8 @@ class BindingResult:
         }
         if self.exception:
             out["exception"] = self.exception
+        if compact and not self.violations:
+            del out["violations"]  # a pass needs no empty list in every step's record
         return out
 
     @property
@@ -137,16 +139,21 @@ class PolicyDecision:
             for v in r.violations
         ]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
+    def to_dict(self, *, compact: bool = False) -> dict[str, Any]:
+        """The decision as recorded. ``compact`` (a step's ledger note) leaves out what the
+        step's own event says already (run, workflow, step name) and empty violation lists."""
+        out = {
             "hook": self.hook,
             "decision": self.decision,
             "policy_set": self.policy_set,
             "input_digest": self.input_digest,
             "engine": self.engine,
             "subject": dict(self.subject),
-            "results": [r.to_dict() for r in self.results],
+            "results": [r.to_dict(compact=compact) for r in self.results],
         }
+        if compact:
+            out["subject"] = {"hook": self.hook, "name": self.subject.get("name", "")}
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PolicyDecision:

@@ -214,7 +214,7 @@ class PolicyInterceptor(Interceptor):
             "args": {**{str(i): a for i, a in enumerate(input.args)}, **input.kwargs},
         }
         decision = await self.policies.decide(subject, document, enforce=False)
-        annotate(EventKind.POLICY_DECIDED, decision.to_dict())
+        annotate(EventKind.POLICY_DECIDED, decision.to_dict(compact=True))
         if decision.denied:
             raise denial(decision)
         return await call_next(input)
