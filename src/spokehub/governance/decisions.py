@@ -49,6 +49,11 @@ class Subject:
     name: str | None = None  # the step, gate or approval name
     actor: str | None = None
     run_id: str | None = None
+    labels: tuple[str, ...] = ()
+
+    def key(self) -> tuple[str, str | None, str | None, str | None, tuple[str, ...]]:
+        """What bindings match on, in ``Match.matches`` order."""
+        return (self.hook, self.workflow, self.name, self.actor, self.labels)
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,11 +295,7 @@ def _json_input(document: Any) -> tuple[JSON, str]:
 
 def evaluate(policies: PolicySet, subject: Subject, document: Any, *, now: float) -> PolicyDecision:
     """Decide ``document`` at ``subject``'s hook point with every binding that matches it."""
-    bindings = [
-        b
-        for b in policies.bindings
-        if b.match.matches(subject.hook, subject.workflow, subject.name, subject.actor)
-    ]
+    bindings = [b for b in policies.bindings if b.match.matches(*subject.key())]
     obj: JSON = None
     digest, unreadable = "", None
     if bindings:
@@ -326,8 +327,7 @@ def evaluate(policies: PolicySet, subject: Subject, document: Any, *, now: float
                 (
                     e.name
                     for e in policies.exceptions
-                    if e.applies(policy.name, binding.name, now)
-                    and e.match.matches(subject.hook, subject.workflow, subject.name, subject.actor)
+                    if e.applies(policy.name, binding.name, now) and e.match.matches(*subject.key())
                 ),
                 None,
             )

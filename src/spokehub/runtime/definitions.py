@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
 
@@ -65,9 +65,11 @@ class StepDefinition(Generic[P, R]):
         retry: RetryPolicy | None,
         timeout: float | None,
         compensate: Callable[..., Any] | None,
+        labels: Sequence[str] = (),
     ) -> None:
         self.fn = fn
         self.name = name or fn.__qualname__
+        self.labels = _labels(labels, f"step {self.name!r}")
         self.retry = retry or DEFAULT_RETRY
         self.timeout = timeout
         self.compensate = compensate
@@ -124,9 +126,11 @@ class Workflow(Generic[P, R]):
         run_id: str | None = None,
         priority: int = 0,
         concurrency_key: str | None = None,
+        labels: Sequence[str] = (),
     ) -> None:
         self.fn = fn
         self.name = name or fn.__qualname__
+        self.labels = _labels(labels, f"workflow {self.name!r}")
         self.version = version or _source_version(fn)
         self.queue = queue
         self.run_id = run_id
@@ -168,6 +172,7 @@ class Workflow(Generic[P, R]):
             concurrency_key=concurrency_key
             if concurrency_key is not None
             else self.concurrency_key,
+            labels=self.labels,
         )
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -328,11 +333,22 @@ def _queue_name(queue: str | Queue) -> str:
     return queue.name if isinstance(queue, Queue) else queue
 
 
+def _labels(labels: Sequence[str], what: str) -> tuple[str, ...]:
+    """Labels say what kind of work something is (``http``, ``llm``), for policies to match."""
+    if isinstance(labels, str) or not all(isinstance(x, str) and x for x in labels):
+        raise RegistrationError(f"{what}: labels is a list of non-empty strings, e.g. ['http']")
+    return tuple(labels)
+
+
 @overload
 def workflow(fn: Callable[P, R], /) -> Workflow[P, R]: ...
 @overload
 def workflow(
-    *, name: str | None = None, version: str | None = None, queue: str | Queue = DEFAULT_QUEUE
+    *,
+    name: str | None = None,
+    version: str | None = None,
+    queue: str | Queue = DEFAULT_QUEUE,
+    labels: Sequence[str] = (),
 ) -> Callable[[Callable[P, R]], Workflow[P, R]]: ...
 def workflow(
     fn: Callable[P, R] | None = None,
@@ -341,6 +357,7 @@ def workflow(
     name: str | None = None,
     version: str | None = None,
     queue: str | Queue = DEFAULT_QUEUE,
+    labels: Sequence[str] = (),
 ) -> Workflow[P, R] | Callable[[Callable[P, R]], Workflow[P, R]]:
     """Make a function a durable workflow, bare (``@workflow``) or with options.
 
@@ -348,6 +365,7 @@ def workflow(
         name: the name runs are recorded under (default: the function's qualified name).
         version: recorded on each run; defaults to a hash of the function's source.
         queue: the queue its runs go to unless ``options(queue=...)`` says otherwise.
+        labels: what kind of work it is (``deploy``, ``payments``); policies match on them.
 
     Example:
         >>> @workflow
@@ -358,7 +376,7 @@ def workflow(
 
     def wrap(f: Callable[P, R]) -> Workflow[P, R]:
         _check_function(f, "@workflow")
-        wf = Workflow(f, name=name, version=version, queue=_queue_name(queue))
+        wf = Workflow(f, name=name, version=version, queue=_queue_name(queue), labels=labels)
         REGISTRY.add_workflow(wf)
         return wf
 
@@ -374,6 +392,7 @@ def step(
     retry: RetryPolicy | None = None,
     timeout: float | None = None,
     compensate: Callable[..., Any] | None = None,
+    labels: Sequence[str] = (),
 ) -> Callable[[Callable[P, R]], StepDefinition[P, R]]: ...
 def step(
     fn: Callable[P, R] | None = None,
@@ -383,6 +402,7 @@ def step(
     retry: RetryPolicy | None = None,
     timeout: float | None = None,
     compensate: Callable[..., Any] | None = None,
+    labels: Sequence[str] = (),
 ) -> StepDefinition[P, R] | Callable[[Callable[P, R]], StepDefinition[P, R]]:
     """Make a function a checkpointed step, bare (``@step``) or with options.
 
@@ -392,6 +412,7 @@ def step(
         timeout: seconds one attempt may take before it fails with ``StepTimeout``.
         compensate: called as ``compensate(result, *args, **kwargs)`` to undo the step when
             its run later fails or is cancelled (saga).
+        labels: what kind of call it is (``http``, ``llm``); policy bindings match on them.
 
     Example:
         >>> @step(retry=RetryPolicy(max_attempts=5), compensate=refund)
@@ -407,6 +428,7 @@ def step(
             retry=retry,
             timeout=timeout,
             compensate=compensate,
+            labels=labels,
         )
         REGISTRY.add_step(st)
         return st

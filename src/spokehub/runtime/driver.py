@@ -374,6 +374,7 @@ class RunDriver:
             name=st.name,
             attempt=attempt,
             idempotency_key=f"{self.run.id}:{call.seq}",
+            labels=st.labels,
         )
         self.append(EventKind.STEP_STARTED, call.seq, name=st.name, attempt=attempt)
         task = asyncio.create_task(self._attempt(st, args, kwargs, ctx))
