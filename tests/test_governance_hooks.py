@@ -255,3 +255,86 @@ def test_policy_source_swaps_a_changed_set_into_a_running_interceptor(
     with pytest.raises(PolicyDenied):  # the last good set (max 1000) still holds
         client.start(gov_order.options(run_id="b"), "dev", 5000)
     assert source.last_error is not None
+
+
+LABELLED = """
+apiVersion: spokehub.dev/v1
+kind: Policy
+metadata: {name: no-http-in-tests}
+spec:
+  validations:
+    - expression: "!object.args.url.startsWith('http://')"
+      message: plain http is not allowed
+---
+apiVersion: spokehub.dev/v1
+kind: PolicyBinding
+metadata: {name: http-calls}
+spec: {policyName: no-http-in-tests, match: {hooks: [step], labels: [http]}, actions: [Deny]}
+---
+apiVersion: spokehub.dev/v1
+kind: Policy
+metadata: {name: payments-need-actor}
+spec:
+  validations:
+    - expression: object.actor != null && 'payments' in object.labels
+      message: payments runs need an actor
+---
+apiVersion: spokehub.dev/v1
+kind: PolicyBinding
+metadata: {name: payments-start}
+spec:
+  policyName: payments-need-actor
+  match: {hooks: [run.start], labels: ["pay*"]}
+  actions: [Deny]
+"""
+
+
+@step(labels=["http", "outbound"])
+async def gov_fetch(url: str) -> str:
+    return f"fetched {url}"
+
+
+@step
+async def gov_fetch_unlabelled(url: str) -> str:
+    return f"fetched {url}"
+
+
+@workflow(labels=["payments"])
+async def gov_labelled(url: str) -> str:
+    other = await gov_fetch_unlabelled(url)
+    return other + " / " + await gov_fetch(url)
+
+
+def test_bindings_match_step_and_workflow_labels(client: Client) -> None:
+    governed(client, LABELLED)
+    with pytest.raises(PolicyDenied, match="payments runs need an actor"):
+        client.start(gov_labelled.options(run_id="l0"), "https://a")
+    from spokehub import ops
+
+    async def start(run_id: str, url: str) -> None:
+        await ops.start_run(client, gov_labelled, {"url": url}, run_id=run_id, actor="alice")
+
+    import asyncio
+
+    asyncio.run(start("l1", "https://example.org"))
+    asyncio.run(start("l2", "http://example.org"))
+    run_until_idle(client)
+    assert (
+        client.handle("l1").result() == "fetched https://example.org / fetched https://example.org"
+    )
+    with pytest.raises(RunFailed, match="plain http is not allowed"):
+        client.handle("l2").result()
+    steps = [d for d in decisions(client, "l2") if d["hook"] == "step"]
+    assert [(d["subject"]["name"], d["decision"]) for d in steps] == [("gov_fetch", "deny")]
+    start_decision = decisions(client, "l1")[0]
+    assert start_decision["hook"] == "run.start"
+    assert start_decision["subject"]["actor"] == "alice"
+
+
+def test_labels_must_be_strings() -> None:
+    from spokehub.errors import RegistrationError
+
+    with pytest.raises(RegistrationError, match="labels is a list of non-empty strings"):
+
+        @step(labels="http")  # type: ignore[arg-type]
+        async def bad_labels() -> None: ...

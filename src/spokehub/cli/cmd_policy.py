@@ -137,6 +137,9 @@ def eval_command(
     workflow: Annotated[str | None, typer.Option("--workflow", help="Workflow name.")] = None,
     name: Annotated[str | None, typer.Option("--name", help="Step, gate or approval name.")] = None,
     actor: Annotated[str | None, typer.Option("--actor", help="Who acts.")] = None,
+    label: Annotated[
+        list[str] | None, typer.Option("--label", help="A label of the step or workflow.")
+    ] = None,
     engine: EngineOpt = None,
     fmt: FormatOpt = Format.TEXT,
 ) -> None:
@@ -149,7 +152,9 @@ def eval_command(
         except OSError as exc:
             fail(f"cannot read {input_json[1:]}: {exc.strerror}", EXIT_USAGE)
     document = parse_json(text, "--input")
-    subject = Subject(hook=hook, workflow=workflow, name=name, actor=actor)
+    subject = Subject(
+        hook=hook, workflow=workflow, name=name, actor=actor, labels=tuple(label or ())
+    )
     decision = evaluate(policies, subject, document, now=time.time())
     if fmt is Format.SARIF:
         print_json(sarif_log([("input", decision)]))

@@ -1,7 +1,8 @@
 """Policy test cases: sample inputs with the decision each must get (``spokehub policy test``).
 
 A cases file is YAML: a list of mappings with ``name``, ``hook`` (default ``gate``),
-optional ``workflow``/``subject``/``actor``/``now`` (RFC 3339), the ``object`` to decide, and
+optional ``workflow``/``subject``/``actor``/``labels``/``now`` (RFC 3339), the ``object`` to
+decide, and
 ``expect`` (``allow``, ``warn`` or ``deny``).
 """
 
@@ -78,6 +79,7 @@ def load_cases(path: str | Path) -> list[Case]:
             workflow=item.get("workflow"),
             name=item.get("subject"),
             actor=item.get("actor"),
+            labels=tuple(str(label) for label in item.get("labels", ()) or ()),
         )
         cases.append(
             Case(

@@ -49,6 +49,11 @@ class Subject:
     name: str | None = None  # the step, gate or approval name
     actor: str | None = None
     run_id: str | None = None
+    labels: tuple[str, ...] = ()
+
+    def key(self) -> tuple[str, str | None, str | None, str | None, tuple[str, ...]]:
+        """What bindings match on, in ``Match.matches`` order."""
+        return (self.hook, self.workflow, self.name, self.actor, self.labels)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +79,7 @@ class BindingResult:
     violations: tuple[Violation, ...] = ()
     exception: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, compact: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
             "binding": self.binding,
             "policy": self.policy,
@@ -85,6 +90,8 @@ class BindingResult:
         }
         if self.exception:
             out["exception"] = self.exception
+        if compact and not self.violations:
+            del out["violations"]  # a pass needs no empty list in every step's record
         return out
 
     @property
@@ -137,16 +144,21 @@ class PolicyDecision:
             for v in r.violations
         ]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
+    def to_dict(self, *, compact: bool = False) -> dict[str, Any]:
+        """The decision as recorded. ``compact`` (a step's ledger note) leaves out what the
+        step's own event says already (run, workflow, step name) and empty violation lists."""
+        out = {
             "hook": self.hook,
             "decision": self.decision,
             "policy_set": self.policy_set,
             "input_digest": self.input_digest,
             "engine": self.engine,
             "subject": dict(self.subject),
-            "results": [r.to_dict() for r in self.results],
+            "results": [r.to_dict(compact=compact) for r in self.results],
         }
+        if compact:
+            out["subject"] = {"hook": self.hook, "name": self.subject.get("name", "")}
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PolicyDecision:
@@ -283,11 +295,7 @@ def _json_input(document: Any) -> tuple[JSON, str]:
 
 def evaluate(policies: PolicySet, subject: Subject, document: Any, *, now: float) -> PolicyDecision:
     """Decide ``document`` at ``subject``'s hook point with every binding that matches it."""
-    bindings = [
-        b
-        for b in policies.bindings
-        if b.match.matches(subject.hook, subject.workflow, subject.name, subject.actor)
-    ]
+    bindings = [b for b in policies.bindings if b.match.matches(*subject.key())]
     obj: JSON = None
     digest, unreadable = "", None
     if bindings:
@@ -319,8 +327,7 @@ def evaluate(policies: PolicySet, subject: Subject, document: Any, *, now: float
                 (
                     e.name
                     for e in policies.exceptions
-                    if e.applies(policy.name, binding.name, now)
-                    and e.match.matches(subject.hook, subject.workflow, subject.name, subject.actor)
+                    if e.applies(policy.name, binding.name, now) and e.match.matches(*subject.key())
                 ),
                 None,
             )

@@ -75,13 +75,22 @@ class Match:
     workflows: tuple[str, ...] = ()
     names: tuple[str, ...] = ()  # step names, gate names, approval names
     actors: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()  # any of the step's (or workflow's) labels
 
-    def matches(self, hook: str, workflow: str | None, name: str | None, actor: str | None) -> bool:
+    def matches(
+        self,
+        hook: str,
+        workflow: str | None,
+        name: str | None,
+        actor: str | None,
+        labels: tuple[str, ...] = (),
+    ) -> bool:
         return (
             _any(self.hooks, hook)
             and _any(self.workflows, workflow)
             and _any(self.names, name)
             and _any(self.actors, actor)
+            and (not self.labels or any(_any(self.labels, label) for label in labels))
         )
 
 
@@ -193,18 +202,19 @@ class _Reader:
         spec = self.mapping(raw, f"{where}.match", m.lines.get("match", m.line))
         if spec is None:
             return Match()
-        unknown = set(spec) - {"hooks", "workflows", "names", "actors"}
+        unknown = set(spec) - {"hooks", "workflows", "names", "actors", "labels"}
         if unknown:
             self.fail(
                 spec.line,
                 f"{where}.match has unknown keys {sorted(unknown)}; use hooks, workflows, "
-                "names, actors",
+                "names, actors, labels",
             )
         return Match(
             hooks=self.strings(spec, "hooks", f"{where}.match"),
             workflows=self.strings(spec, "workflows", f"{where}.match"),
             names=self.strings(spec, "names", f"{where}.match"),
             actors=self.strings(spec, "actors", f"{where}.match"),
+            labels=self.strings(spec, "labels", f"{where}.match"),
         )
 
     def named_exprs(self, spec: _Map, key: str, where: str) -> tuple[tuple[str, Expr], ...]:

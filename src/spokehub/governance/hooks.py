@@ -56,9 +56,9 @@ HOOK_APPROVAL = "approval"
 
 HOOKS: dict[str, str] = {
     HOOK_RUN_START: "a run is about to start: object = {workflow, run_id, input, queue, "
-    "priority, actor}",
+    "priority, actor, labels}",
     HOOK_STEP: "a step attempt is about to run: object = {workflow, run_id, step, seq, attempt, "
-    "args}",
+    "labels, args}",
     HOOK_GATE: "policy_gate(name, document) in workflow code: object = the document",
     HOOK_APPROVAL: "an approval decision: object = {run_id, workflow, name, approved, by, comment}",
 }
@@ -111,7 +111,7 @@ class Policies:
         if cache.get("digest") != policies.digest or len(cache) > 4096:
             cache.clear()
             cache["digest"] = policies.digest
-        key = (subject.hook, subject.workflow, subject.name, subject.actor)
+        key = subject.key()
         found = cache.get(key)
         if found is None:
             found = cache[key] = any(b.match.matches(*key) for b in policies.bindings)
@@ -181,7 +181,9 @@ class PolicyInterceptor(Interceptor):
     async def start_run(
         self, input: StartRunInput, call_next: Callable[[StartRunInput], Awaitable[Any]]
     ) -> Any:
-        subject = Subject(HOOK_RUN_START, input.workflow, input.workflow, input.actor, input.run_id)
+        subject = Subject(
+            HOOK_RUN_START, input.workflow, input.workflow, input.actor, input.run_id, input.labels
+        )
         document = {
             "workflow": input.workflow,
             "run_id": input.run_id,
@@ -189,6 +191,7 @@ class PolicyInterceptor(Interceptor):
             "queue": input.queue,
             "priority": input.priority,
             "actor": input.actor,
+            "labels": list(input.labels),
         }
         decision = await self.policies.decide(subject, document)  # a denial stores nothing
         if decision.matched:
@@ -202,7 +205,7 @@ class PolicyInterceptor(Interceptor):
         ctx = input.context
         if input.compensation or ctx.name == GATE_STEP:
             return await call_next(input)  # an undo is never refused; a gate decides itself
-        subject = Subject(HOOK_STEP, ctx.workflow, ctx.name, None, ctx.run_id)
+        subject = Subject(HOOK_STEP, ctx.workflow, ctx.name, None, ctx.run_id, ctx.labels)
         if not self.policies.binds(subject):
             return await call_next(input)  # cheap path: no binding looks at this step
         document = {
@@ -211,10 +214,11 @@ class PolicyInterceptor(Interceptor):
             "step": ctx.name,
             "seq": ctx.step,
             "attempt": ctx.attempt,
+            "labels": list(ctx.labels),
             "args": {**{str(i): a for i, a in enumerate(input.args)}, **input.kwargs},
         }
         decision = await self.policies.decide(subject, document, enforce=False)
-        annotate(EventKind.POLICY_DECIDED, decision.to_dict())
+        annotate(EventKind.POLICY_DECIDED, decision.to_dict(compact=True))
         if decision.denied:
             raise denial(decision)
         return await call_next(input)

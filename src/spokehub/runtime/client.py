@@ -329,6 +329,7 @@ class Client:
             priority=wf.priority,
             concurrency_key=wf.concurrency_key,
             actor=actor,
+            labels=wf.labels,
         )
         result: StartResult = await chain(self.interceptors, "start_run", start)(request)
         if result.created:

@@ -21,6 +21,7 @@ class StepContext:
         attempt: 1 for the first try, 2 for the first retry, ...
         idempotency_key: stable across attempts, replays and worker restarts; send it to
             external systems so that an effect retried after a crash still happens once.
+        labels: the step's labels (``@step(labels=[...])``).
     """
 
     run_id: str
@@ -29,6 +30,7 @@ class StepContext:
     name: str
     attempt: int
     idempotency_key: str
+    labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

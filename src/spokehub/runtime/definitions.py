@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
 
@@ -140,9 +140,11 @@ class StepDefinition(Generic[P, R]):
         retry: RetryPolicy | None,
         timeout: float | None,
         compensate: Callable[..., Any] | None,
+        labels: Sequence[str] = (),
     ) -> None:
         self.fn = fn
         self.name = name or fn.__qualname__
+        self.labels = _labels(labels, f"step {self.name!r}")
         self.retry = retry or DEFAULT_RETRY
         self.timeout = timeout
         self.compensate = compensate
@@ -201,11 +203,13 @@ class Workflow(Generic[P, R]):
         concurrency_key: str | None = None,
         schedule: ScheduleSpec | None = None,
         starts: StartControl | None = None,
+        labels: Sequence[str] = (),
     ) -> None:
         self.fn = fn
         self.name = name or fn.__qualname__
         self.schedule = schedule
         self.starts = starts
+        self.labels = _labels(labels, f"workflow {self.name!r}")
         self.version = version or _source_version(fn)
         self.queue = queue
         self.run_id = run_id
@@ -257,6 +261,7 @@ class Workflow(Generic[P, R]):
             else self.concurrency_key,
             schedule=self.schedule,
             starts=StartControl.of(debounce, throttle, key) or self.starts,
+            labels=self.labels,
         )
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -417,6 +422,13 @@ def _queue_name(queue: str | Queue) -> str:
     return queue.name if isinstance(queue, Queue) else queue
 
 
+def _labels(labels: Sequence[str], what: str) -> tuple[str, ...]:
+    """Labels say what kind of work something is (``http``, ``llm``), for policies to match."""
+    if isinstance(labels, str) or not all(isinstance(x, str) and x for x in labels):
+        raise RegistrationError(f"{what}: labels is a list of non-empty strings, e.g. ['http']")
+    return tuple(labels)
+
+
 @overload
 def workflow(fn: Callable[P, R], /) -> Workflow[P, R]: ...
 @overload
@@ -428,6 +440,7 @@ def workflow(
     schedule: str | None = None,
     timezone: str = "UTC",
     catchup: str = "skip",
+    labels: Sequence[str] = (),
 ) -> Callable[[Callable[P, R]], Workflow[P, R]]: ...
 def workflow(
     fn: Callable[P, R] | None = None,
@@ -439,6 +452,7 @@ def workflow(
     schedule: str | None = None,
     timezone: str = "UTC",
     catchup: str = "skip",
+    labels: Sequence[str] = (),
 ) -> Workflow[P, R] | Callable[[Callable[P, R]], Workflow[P, R]]:
     """Make a function a durable workflow, bare (``@workflow``) or with options.
 
@@ -450,6 +464,7 @@ def workflow(
             ``docs/integrations.md``. Needs the ``integrations`` extra.
         timezone: the IANA time zone the cron expression is read in.
         catchup: ticks missed while no worker ran: ``skip``, ``latest`` or ``all``.
+        labels: what kind of work it is (``deploy``, ``payments``); policies match on them.
 
     Example:
         >>> @workflow
@@ -461,7 +476,9 @@ def workflow(
     def wrap(f: Callable[P, R]) -> Workflow[P, R]:
         _check_function(f, "@workflow")
         spec = None if schedule is None else ScheduleSpec(schedule, timezone, catchup)
-        wf = Workflow(f, name=name, version=version, queue=_queue_name(queue), schedule=spec)
+        wf = Workflow(
+            f, name=name, version=version, queue=_queue_name(queue), schedule=spec, labels=labels
+        )
         REGISTRY.add_workflow(wf)
         return wf
 
@@ -477,6 +494,7 @@ def step(
     retry: RetryPolicy | None = None,
     timeout: float | None = None,
     compensate: Callable[..., Any] | None = None,
+    labels: Sequence[str] = (),
 ) -> Callable[[Callable[P, R]], StepDefinition[P, R]]: ...
 def step(
     fn: Callable[P, R] | None = None,
@@ -486,6 +504,7 @@ def step(
     retry: RetryPolicy | None = None,
     timeout: float | None = None,
     compensate: Callable[..., Any] | None = None,
+    labels: Sequence[str] = (),
 ) -> StepDefinition[P, R] | Callable[[Callable[P, R]], StepDefinition[P, R]]:
     """Make a function a checkpointed step, bare (``@step``) or with options.
 
@@ -495,6 +514,7 @@ def step(
         timeout: seconds one attempt may take before it fails with ``StepTimeout``.
         compensate: called as ``compensate(result, *args, **kwargs)`` to undo the step when
             its run later fails or is cancelled (saga).
+        labels: what kind of call it is (``http``, ``llm``); policy bindings match on them.
 
     Example:
         >>> @step(retry=RetryPolicy(max_attempts=5), compensate=refund)
@@ -510,6 +530,7 @@ def step(
             retry=retry,
             timeout=timeout,
             compensate=compensate,
+            labels=labels,
         )
         REGISTRY.add_step(st)
         return st

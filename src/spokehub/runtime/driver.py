@@ -411,6 +411,7 @@ class RunDriver:
             name=st.name,
             attempt=attempt,
             idempotency_key=f"{self.run.id}:{call.seq}",
+            labels=st.labels,
         )
         self.append(EventKind.STEP_STARTED, call.seq, name=st.name, attempt=attempt)
         # The name is what the heartbeat's watchdog reports if this step blocks the loop.

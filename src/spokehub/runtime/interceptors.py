@@ -73,6 +73,7 @@ class StartRunInput:
     concurrency_key: str | None = None
     trace: dict[str, str] | None = None
     actor: str | None = None
+    labels: tuple[str, ...] = ()  # the workflow's labels
     annotations: tuple[tuple[EventKind, dict[str, JSON]], ...] = ()
 
     def replace(self, **changes: Any) -> StartRunInput:
