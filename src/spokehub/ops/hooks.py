@@ -228,7 +228,9 @@ async def receive(
                 f"hook {hook.name!r} names workflow {hook.workflow!r}, which this server has not "
                 "imported; start it with --app MODULE_OR_FILE"
             )
-        handle = await client.start_input_async(wf, data, run_id=run_id)
+        handle = await client.start_input_async(
+            wf, data, run_id=run_id, started_by=f"hook:{hook.name}"
+        )
     except (SpokehubError, ValueError, TypeError) as exc:
         await _mark_failed(client, name, delivery_id, f"start failed: {exc}")
         raise
