@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from spokehub import Client, RunStatus
+from spokehub import Client, RunStatus, approval_sync, workflow
 from spokehub.engine.approvals import (
     Actor,
     ApprovalRules,
@@ -188,3 +188,30 @@ def test_reminders_and_escalations_print_a_line() -> None:
     escalated = Event(4, EventKind.APPROVAL_ESCALATED, 0.0, 1, {"name": "ship", "to": ["boss"]})
     assert event_line(reminded) == ("yellow", "⏰ #1 approval 'ship' reminder 2 to a")
     assert event_line(escalated) == ("yellow", "⇧ #1 approval 'ship' escalated to boss")
+
+
+@workflow
+def gov_sync_review(doc: str) -> str:
+    decision = approval_sync("ship", subject=doc, assignees=["ann", "bo"], quorum=2)
+    return "+".join(sorted(decision.approvers))
+
+
+@workflow
+def gov_sync_bad(doc: str) -> str:
+    approval_sync("ship", assignees="ann")  # type: ignore[arg-type]
+    return doc
+
+
+def test_sync_workflows_have_the_same_lifecycle(client: Client) -> None:
+    handle = client.start(gov_sync_review, "x")
+    run_until_idle(client, advance_time=False)
+    assert client.vote(handle.id, approved=True, by="ann").outcome == "pending"
+    assert client.vote(handle.id, approved=True, by="bo").outcome == "approved"
+    run_until_idle(client, advance_time=False)
+    assert handle.result() == "ann+bo"
+    bad = client.start(gov_sync_bad, "x")
+    run_until_idle(client, advance_time=False)
+    run = client.get_run(bad.id)
+    assert run.status is RunStatus.FAILED
+    assert run.error is not None
+    assert "lists of names" in run.error["message"]

@@ -6,7 +6,6 @@ FakeClock, so reminders, escalation and expiry are tested without sleeping.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import signal
 import subprocess
@@ -143,10 +142,8 @@ def test_self_approval_refused_for_the_starter(gov: Gov) -> None:
         body = {"workflow": "gov_one", "input": {"doc": "x"}, "run_id": run_id}
         assert http.post("/api/v1/runs", json=body).status_code == 403
     # A run alice started from Python (recorded as started by her) refuses her decision.
-    handle = asyncio.run(
-        gov.worker.start_input_async(
-            approvals_app.gov_one, {"doc": "x"}, run_id=run_id, started_by="alice"
-        )
+    handle = gov.worker.start_input(
+        approvals_app.gov_one, {"doc": "x"}, run_id=run_id, started_by="alice"
     )
     _settle(gov)
     message = _error(gov.vote("alice", handle.id), 403, "approval_forbidden")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from spokehub import Client, Settings, step, wait_for_signal, workflow
+from spokehub import Client, Settings, approval, step, wait_for_signal, workflow
 from spokehub.cli.app import app
 from spokehub.errors import ConfigurationError, EncryptionKeyError
 from spokehub.store.crypto import PayloadCipher, parse_keys
@@ -249,3 +249,34 @@ def test_the_encryption_benchmark_runs() -> None:
     assert "enc_bench_ten " in done.stdout
     assert "enc_bench_ten_2k" in done.stdout
     assert "ERROR" not in done.stdout
+
+
+@workflow
+async def enc_vote(doc: str) -> str:
+    decision = await approval("ship", subject={"doc": doc}, assignees=["ann", "bo"], quorum=2)
+    return decision.comment or ""
+
+
+def test_vote_comments_are_sealed_and_rotated(
+    db_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = _client(db_url, A, clock)
+    try:
+        handle = client.start(enc_vote, CANARY)
+        run_until_idle(client)
+        client.vote(handle.id, approved=True, by="ann", comment=f"{CANARY} first")
+        assert CANARY.encode() not in _stored_text(db_url)
+    finally:
+        client.close()
+    monkeypatch.setenv("SPOKEHUB_ENCRYPTION_KEYS", f"{B},{A}")
+    rotated = CliRunner().invoke(app, ["--db", db_url, "db", "rotate-keys", "--json"])
+    assert '"approval_votes.comment": 1' in rotated.stdout
+    client = _client(db_url, B, clock)
+    try:
+        client.vote(handle.id, approved=True, by="bo", comment="second")
+        run_until_idle(client)
+        assert client.handle(handle.id).result() == "second"
+        decided = [e for e in client.events(handle.id) if e.kind.value == "approval_decided"]
+        assert [v["comment"] for v in decided[0].data["votes"]] == [f"{CANARY} first", "second"]
+    finally:
+        client.close()

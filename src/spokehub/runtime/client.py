@@ -573,9 +573,14 @@ class Client:
         return _sync(self.start_async(wf, *args, **kwargs))
 
     def start_input(
-        self, wf: Workflow[..., Any], data: dict[str, JSON], *, run_id: str | None = None
+        self,
+        wf: Workflow[..., Any],
+        data: dict[str, JSON],
+        *,
+        run_id: str | None = None,
+        started_by: str | None = None,
     ) -> RunHandle[Any]:
-        return _sync(self.start_input_async(wf, data, run_id=run_id))
+        return _sync(self.start_input_async(wf, data, run_id=run_id, started_by=started_by))
 
     def run(self, wf: Workflow[P, Any], /, *args: P.args, **kwargs: P.kwargs) -> Any:
         return _sync(self.run_async(wf, *args, **kwargs))

@@ -30,6 +30,7 @@ from spokehub.errors import (
     InvalidRunState,
 )
 from spokehub.store.base import ApprovalVote, VoteResult
+from spokehub.store.crypto import PayloadCipher, open_text
 
 __all__ = ["Counted", "count_vote", "use_link"]
 
@@ -113,13 +114,16 @@ def _pick(
     return target
 
 
-def _votes(conn: Conn, run_id: str, seq: int) -> list[Vote]:
+def _votes(conn: Conn, run_id: str, seq: int, cipher: PayloadCipher | None) -> list[Vote]:
     rows = conn.execute(
         "SELECT actor, approved, role, comment, at, via FROM approval_votes "
         "WHERE run_id = ? AND seq = ? ORDER BY at, actor",
         (run_id, seq),
     ).fetchall()
-    return [Vote(r[0], bool(r[1]), r[2], r[3], float(r[4]), r[5]) for r in rows]
+    return [
+        Vote(r[0], bool(r[1]), r[2], open_text(cipher, r[3]) if r[3] else None, float(r[4]), r[5])
+        for r in rows
+    ]
 
 
 def count_vote(
@@ -129,6 +133,7 @@ def count_vote(
     queued: set[str],
     vote: ApprovalVote,
     now: float,
+    cipher: PayloadCipher | None = None,
 ) -> Counted:
     """Check ``vote`` against the approval's rules, record it, and tell whether it closed it."""
     target = _pick(run_id, _approvals(events), vote, queued, now)
@@ -136,16 +141,19 @@ def count_vote(
     state = approval_state(rules, target.events)
     first = events[0].data if events else {}
     started_by = first.get("started_by", first.get("by"))
-    votes = _votes(conn, run_id, target.seq)
+    votes = _votes(conn, run_id, target.seq, cipher)
     refusal = check_voter(rules, state.assignees, Actor(vote.by, vote.role), started_by, votes)
     if refusal is not None:
         kind, message = refusal
         raise (ApprovalForbidden if kind == "forbidden" else DuplicateVote)(message)
     cast = Vote(vote.by, vote.approved, vote.role, vote.comment, now, vote.via)
+    sealed = vote.comment
+    if sealed is not None and cipher is not None:
+        sealed = cipher.seal(sealed)
     conn.execute(
         "INSERT INTO approval_votes (run_id, seq, actor, role, approved, comment, via, at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (run_id, target.seq, vote.by, vote.role, int(vote.approved), vote.comment, vote.via, now),
+        (run_id, target.seq, vote.by, vote.role, int(vote.approved), sealed, vote.via, now),
     )
     votes.append(cast)
     verdict = tally(rules, votes)

@@ -637,7 +637,8 @@ class RelationalStore:
                 "approval; a decision after an approval closed is not recorded"
             )
         queued = {i.name for i in inbox(conn, run_id, self._cipher) if i.kind == "approval"}
-        counted = count_vote(conn, run_id, self._events(conn, run_id), queued, vote, now)
+        events = self._events(conn, run_id)
+        counted = count_vote(conn, run_id, events, queued, vote, now, self._cipher)
         if counted.decision is not None:
             self._send(conn, run_id, "approval", counted.result.name, counted.decision, now)
         return counted.result

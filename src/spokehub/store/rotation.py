@@ -25,6 +25,7 @@ COLUMNS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("runs", ("id",), "result"),
     ("events", ("run_id", "position"), "data"),
     ("inbox", ("id",), "payload"),
+    ("approval_votes", ("run_id", "seq", "actor"), "comment"),
 )
 BATCH = 500
 

@@ -12,9 +12,17 @@
   }
 
   function busy(element) {
-    // Do not swap a fragment out from under someone typing in it.
+    // Do not swap a fragment out from under someone typing in it, nor throw away what they
+    // typed and left (a comment in the approvals inbox).
     var active = document.activeElement;
-    return active && element.contains(active) && /INPUT|TEXTAREA|SELECT/.test(active.tagName);
+    if (active && element.contains(active) && /INPUT|TEXTAREA|SELECT/.test(active.tagName)) {
+      return true;
+    }
+    var fields = element.querySelectorAll("input:not([type=hidden]), textarea");
+    for (var i = 0; i < fields.length; i++) {
+      if (fields[i].value) return true;
+    }
+    return false;
   }
 
   function keepOpen(oldElement, newElement) {
@@ -33,6 +41,7 @@
     }).then(function (response) {
       if (response.redirected || !response.ok) return;
       return response.text().then(function (html) {
+        if (busy(element)) return;  // they started typing while the fragment was on its way
         var holder = document.createElement("div");
         holder.innerHTML = html;
         keepOpen(element, holder);
