@@ -27,11 +27,11 @@ async def scheduling(client: Client, *, until_idle: bool) -> AsyncIterator[None]
     except ImportError:
         yield
         return
-    from spokehub.integrations import starts
+    from spokehub.integrations import http, starts
 
     starts.enable(client)  # wf.options(debounce=..., throttle=...)
+    http.use_database(client.settings.database_url)  # breakers shared on PostgreSQL
     if outbox_from_env():
-        from spokehub.integrations import http
         from spokehub.integrations.outbox import breaker_event_writer
         from spokehub.integrations.webhooks import WEBHOOKS
 

@@ -72,6 +72,7 @@ def create_app(
             ConnectorMetrics(obs.metrics.registry).attach(http)  # breakers on /metrics
             metrics = obs
         starts.enable(client)  # wf.options(debounce=..., throttle=...) through the API
+        http.use_database(config.settings.database_url)  # the hosts it shows are shared
         if outbox_from_env():  # runs started here write their domain events too
             install_outbox(client)
             WEBHOOKS.bind(client)
