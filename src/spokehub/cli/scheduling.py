@@ -78,7 +78,9 @@ def _runners(
         from spokehub.integrations.triggers import TRIGGERS, TriggerConsumer
 
         exchange = os.environ.get("SPOKEHUB_EVENT_EXCHANGE", DEFAULT_EXCHANGE)
-        runners.append(OutboxPublisher(client, RabbitMQBus(url, exchange)).run(stop))
+        lease = float(os.environ.get("SPOKEHUB_OUTBOX_LEASE", "30"))
+        bus = RabbitMQBus(url, exchange)
+        runners.append(OutboxPublisher(client, bus, lease=lease).run(stop))
         if TRIGGERS:
             runners.append(TriggerConsumer(client, TRIGGERS, url=url).run(stop))
     return runners
