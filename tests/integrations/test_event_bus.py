@@ -198,3 +198,59 @@ async def test_a_worker_consumes_triggers_and_publishes_its_events(tmp_path: Pat
     runs = [r for r in await client.list_runs_async(limit=100) if r.workflow == "itest.bus.e2e"]
     assert len(runs) == 1
     await client.close_async()
+
+
+@aio
+async def test_events_of_a_worker_killed_before_publishing_are_published_later(
+    tmp_path: Path,
+) -> None:
+    """The worker commits its runs' events (outbox included), cannot reach the broker, and is
+    SIGKILLed; a publisher started afterwards publishes them, with their ledger-derived ids."""
+    db_url = f"sqlite:///{tmp_path}/killed.db"
+    exchange, queue = unique("killed"), unique("all")
+    env = {
+        "PYTHONPATH": str(ROOT),
+        "PATH": "/usr/bin:/bin",
+        "SPOKEHUB_EVENT_BUS_URL": "amqp://guest:guest@127.0.0.1:1/",  # nothing listens there
+        "SPOKEHUB_EVENT_EXCHANGE": exchange,
+        "SPOKEHUB_OUTBOX_LEASE": "1",
+    }
+    client = Client(db_url)
+    install_outbox(client)  # this process writes the run.started ledger event
+    handle = await client.start_async(hello.options(run_id="killed-1"), "k")
+    log = open(tmp_path / "worker.log", "wb")  # noqa: ASYNC230, SIM115 - closed below
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "spokehub.cli",
+        "--db",
+        db_url,
+        "worker",
+        "--app",
+        "tests.integrations.test_event_bus",
+        stdout=log,
+        stderr=log,
+        env=env,
+    )
+    try:
+        assert await handle.result_async(timeout=60) == "hello k"
+    finally:
+        proc.kill()  # SIGKILL: committed, never published
+        await proc.wait()
+        log.close()
+    await asyncio.sleep(1.1)  # a claim the killed worker held runs out
+    pending = await read(client.store)
+    assert [m.name for m in pending] == ["run.started", "run.completed"]
+    async with broker([exchange], [queue]) as channel:
+        import aio_pika
+
+        ex = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        q = await channel.declare_queue(queue, durable=True)
+        await q.bind(ex, routing_key="#")
+        bus = RabbitMQBus(URL, exchange)
+        assert await OutboxPublisher(client, bus).drain() == 2
+        await bus.close()
+        got = await collect(q, 2)
+    assert [m.message_id for m in got] == [m.id for m in pending]
+    assert all(m.id.startswith("killed-1:") for m in pending)
+    await client.close_async()

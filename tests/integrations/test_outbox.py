@@ -92,3 +92,20 @@ def test_breaker_transitions_are_written_to_the_outbox(client: Client) -> None:
             break
     assert [m.name for m in messages] == ["breaker.opened", "breaker.closed"]
     assert messages[0].payload["host"] == "api.example.com:443"
+
+
+def test_a_failed_publish_gives_its_claim_back(client: Client) -> None:
+    from spokehub.integrations import outbox
+    from spokehub.integrations.bus import RabbitMQBus
+    from spokehub.integrations.publisher import OutboxPublisher
+
+    install_outbox(client)
+    client.run(sync_flow)
+    unreachable = RabbitMQBus("amqp://guest:guest@127.0.0.1:1/", "nowhere")  # nothing listens
+    with pytest.raises(ConnectionError, match="Connect call failed"):
+        _sync(OutboxPublisher(client, unreachable).publish_once())
+    # Released at once: another publisher can claim all three without waiting for a lease.
+    claimed = _sync(
+        outbox.claim(client.store, owner="other", now=client.clock.now(), lease=30, limit=10)
+    )
+    assert len(claimed) == 3

@@ -148,3 +148,17 @@ def test_postgres_state_round_trip(pg_url: str) -> None:
         assert status.tokens == pytest.approx(0.0, abs=0.2)
     finally:
         state.close()
+
+
+def test_the_default_connector_follows_the_workers_database(pg_url: str, tmp_path: Path) -> None:
+    from spokehub.integrations import HttpConnector, InProcessHostState
+
+    auto = HttpConnector()
+    auto.use_database(pg_url)
+    assert isinstance(auto.state, PostgresHostState)
+    auto.close()
+    auto.use_database(f"sqlite:///{tmp_path}/x.db")
+    assert isinstance(auto.state, InProcessHostState)
+    pinned = HttpConnector(state=InProcessHostState())
+    pinned.use_database(pg_url)  # a state given explicitly is kept
+    assert isinstance(pinned.state, InProcessHostState)

@@ -61,19 +61,23 @@ def test_events_are_read_over_http(live: LiveServer) -> None:
 def test_webhook_subscriptions_over_http(live: LiveServer) -> None:
     with live.http("operator") as http:
         refused = http.post(
-            "/api/v1/webhooks/subscriptions", json={"url": "ftp://x/y", "events": ["*"]}
+            "/api/v1/outbound-webhooks/subscriptions", json={"url": "ftp://x/y", "events": ["*"]}
         )
         assert refused.status_code == 422
         assert refused.json()["error"]["code"] == "webhook_subscription"
         made = http.post(
-            "/api/v1/webhooks/subscriptions",
+            "/api/v1/outbound-webhooks/subscriptions",
             json={"url": "https://example.com/h", "events": ["run.failed"]},
         )
         assert made.status_code == 201, made.text
         sub = made.json()
         assert sub["secret"].startswith("whsec_")
-        listed = http.get("/api/v1/webhooks/subscriptions").json()
+        listed = http.get("/api/v1/outbound-webhooks/subscriptions").json()
         assert next(s for s in listed if s["id"] == sub["id"]).get("secret") is None
-        assert http.get("/api/v1/webhooks/deliveries").status_code == 200
-        assert http.delete(f"/api/v1/webhooks/subscriptions/{sub['id']}").status_code == 204
-        assert http.delete(f"/api/v1/webhooks/subscriptions/{sub['id']}").status_code == 404
+        assert http.get("/api/v1/outbound-webhooks/deliveries").status_code == 200
+        assert (
+            http.delete(f"/api/v1/outbound-webhooks/subscriptions/{sub['id']}").status_code == 204
+        )
+        assert (
+            http.delete(f"/api/v1/outbound-webhooks/subscriptions/{sub['id']}").status_code == 404
+        )

@@ -27,11 +27,11 @@ async def scheduling(client: Client, *, until_idle: bool) -> AsyncIterator[None]
     except ImportError:
         yield
         return
-    from spokehub.integrations import starts
+    from spokehub.integrations import http, starts
 
     starts.enable(client)  # wf.options(debounce=..., throttle=...)
+    http.use_database(client.settings.database_url)  # breakers shared on PostgreSQL
     if outbox_from_env():
-        from spokehub.integrations import http
         from spokehub.integrations.outbox import breaker_event_writer
         from spokehub.integrations.webhooks import WEBHOOKS
 
@@ -78,7 +78,9 @@ def _runners(
         from spokehub.integrations.triggers import TRIGGERS, TriggerConsumer
 
         exchange = os.environ.get("SPOKEHUB_EVENT_EXCHANGE", DEFAULT_EXCHANGE)
-        runners.append(OutboxPublisher(client, RabbitMQBus(url, exchange)).run(stop))
+        lease = float(os.environ.get("SPOKEHUB_OUTBOX_LEASE", "30"))
+        bus = RabbitMQBus(url, exchange)
+        runners.append(OutboxPublisher(client, bus, lease=lease).run(stop))
         if TRIGGERS:
             runners.append(TriggerConsumer(client, TRIGGERS, url=url).run(stop))
     return runners

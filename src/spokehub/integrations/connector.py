@@ -151,6 +151,7 @@ class HttpConnector:
         cfg = self.config
         self.policy = EgressPolicy.of(cfg.allow)
         state = cfg.state
+        self._auto_state = state is None
         if state is None or isinstance(state, str):
             state = state_for(state or Settings.from_env().database_url)
         self.state: HostState = state
@@ -170,6 +171,13 @@ class HttpConnector:
             self.config = dataclasses.replace(self.config, **changes)
             self.sender.close()
             self._reset()
+
+    def use_database(self, database_url: str) -> None:
+        """Keep breakers and buckets in ``database_url`` (shared on PostgreSQL), unless the
+        connector was given a ``state`` of its own. Workers and the server call it with
+        their database, which may come from ``--db`` rather than the environment."""
+        if self._auto_state:
+            self.state = state_for(database_url)
 
     def credential(
         self,

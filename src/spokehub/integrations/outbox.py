@@ -149,6 +149,21 @@ async def mark_published(store: Store, seqs: Sequence[int], now: float) -> None:
     await store.transact(mark)
 
 
+async def release(store: Store, seqs: Sequence[int], owner: str) -> None:
+    """Give back a claim that could not be published (another publisher may take it now)."""
+
+    def free(tx: Tx) -> None:
+        marks = ", ".join("?" for _ in seqs)
+        tx.execute(
+            f"UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE seq IN ({marks}) "
+            "AND claimed_by = ? AND published_at IS NULL",
+            (*seqs, owner),
+        )
+
+    if seqs:
+        await store.transact(free)
+
+
 async def read(store: Store, *, after: int = 0, limit: int = 100) -> list[OutboxMessage]:
     """Messages after sequence number ``after``, oldest first (for SQLite-only deployments)."""
 

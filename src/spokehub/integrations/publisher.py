@@ -62,7 +62,13 @@ class OutboxPublisher:
         )
         if not messages:
             return 0
-        await self.bus.publish(messages)
+        try:
+            await self.bus.publish(messages)
+        except BaseException:
+            # Some may have gone out: they go again, with the same ids (at least once).
+            with contextlib.suppress(Exception):
+                await outbox.release(self.client.store, [m.seq for m in messages], self.owner)
+            raise
         await self.mark(messages)
         return len(messages)
 

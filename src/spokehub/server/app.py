@@ -77,6 +77,7 @@ def create_app(
             metrics = obs
         govern(client)  # policies of SPOKEHUB_POLICY_DIR, when set
         starts.enable(client)  # wf.options(debounce=..., throttle=...) through the API
+        http.use_database(config.settings.database_url)  # the hosts it shows are shared
         if outbox_from_env():  # runs started here write their domain events too
             install_outbox(client)
             WEBHOOKS.bind(client)

@@ -89,14 +89,14 @@ async def remove_schedule(name: NamePath, state: StateDep, _: Operator) -> None:
     await schedule_store.remove(state.client.store, name)
 
 
-class EventOut(BaseModel):
+class OutboxEventOut(BaseModel):
     seq: int
     id: str
     name: str
     payload: dict[str, Any]
 
 
-@router.get("/events", response_model=list[EventOut], tags=["events"])
+@router.get("/events", response_model=list[OutboxEventOut], tags=["events"])
 async def list_events(
     state: StateDep,
     _: Reader,
@@ -124,7 +124,7 @@ class SubscriptionOut(BaseModel):
     secret: str | None = None
 
 
-class AttemptOut(BaseModel):
+class OutboundAttemptOut(BaseModel):
     attempt: int
     at: float
     ok: bool
@@ -132,23 +132,25 @@ class AttemptOut(BaseModel):
     status: int | None = None
 
 
-class DeliveryOut(BaseModel):
+class OutboundDeliveryOut(BaseModel):
     run_id: str
     subscription: str
     event_id: str | None
     event: str | None
     status: str
-    attempts: list[AttemptOut]
+    attempts: list[OutboundAttemptOut]
 
 
-@router.get("/webhooks/subscriptions", response_model=list[SubscriptionOut], tags=["webhooks"])
+@router.get(
+    "/outbound-webhooks/subscriptions", response_model=list[SubscriptionOut], tags=["webhooks"]
+)
 async def list_subscriptions(state: StateDep, _: Reader) -> list[dict[str, Any]]:
     await state.client.ensure_schema()
     return [s.to_dict() for s in await webhooks.subscriptions(state.client.store)]
 
 
 @router.post(
-    "/webhooks/subscriptions",
+    "/outbound-webhooks/subscriptions",
     status_code=status.HTTP_201_CREATED,
     response_model=SubscriptionOut,
     tags=["webhooks"],
@@ -167,7 +169,7 @@ async def add_subscription(body: SubscriptionIn, state: StateDep, _: Operator) -
 
 
 @router.delete(
-    "/webhooks/subscriptions/{sub_id}",
+    "/outbound-webhooks/subscriptions/{sub_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     tags=["webhooks"],
 )
@@ -176,8 +178,10 @@ async def remove_subscription(sub_id: NamePath, state: StateDep, _: Operator) ->
     await webhooks.unsubscribe(state.client.store, sub_id)
 
 
-@router.get("/webhooks/deliveries", response_model=list[DeliveryOut], tags=["webhooks"])
-async def list_deliveries(
+@router.get(
+    "/outbound-webhooks/deliveries", response_model=list[OutboundDeliveryOut], tags=["webhooks"]
+)
+async def list_outbound_deliveries(
     state: StateDep, _: Reader, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> list[dict[str, Any]]:
     """Newest deliveries first, each with its attempts (from the delivery run's ledger)."""
