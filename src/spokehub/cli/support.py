@@ -47,6 +47,10 @@ _EXIT_BY_CODE = {
     "lease_lost": EXIT_STORE,
     "run_failed": EXIT_RUN_FAILED,
     "run_cancelled": EXIT_RUN_FAILED,
+    "pattern": EXIT_USAGE,
+    "pattern_invalid": EXIT_USAGE,
+    "pattern_not_found": EXIT_NOT_FOUND,
+    "version_too_low": EXIT_CONFLICT,
 }
 
 
