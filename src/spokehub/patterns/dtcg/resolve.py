@@ -17,7 +17,7 @@ from typing import Any
 
 from spokehub.patterns.dtcg.document import Contribution, TokenDocument, is_token
 from spokehub.patterns.dtcg.tree import TokenDef, flatten, pointer_of
-from spokehub.patterns.dtcg.types import SLOT_TYPES, check_value
+from spokehub.patterns.dtcg.types import SLOT_TYPES, TYPES, check_value
 from spokehub.patterns.errors import Diagnostic, Position
 
 __all__ = ["ALIAS", "Token", "TokenSet", "resolve_document"]
@@ -128,6 +128,9 @@ class _Resolver:
         node = definition.node
         own = node.get("$type")
         referenced = self.referenced_type(node)
+        if own is not None and own not in TYPES:
+            self.reported.add(definition.name)  # the walk reported the unknown $type
+            return None
         if isinstance(own, str):
             if referenced and referenced != own:
                 self.error(
@@ -266,7 +269,7 @@ def resolve_document(doc: TokenDocument) -> TokenSet:
         value = res.values.get(name, _FAILED)
         type_ = res.types.get(name)
         src = definition.src_path
-        if type_ is None and value is not _FAILED:
+        if type_ is None and value is not _FAILED and name not in res.reported:
             res.error(
                 "no_type",
                 f"token {name!r} has no $type: give it one, or its group, or "
@@ -276,10 +279,9 @@ def resolve_document(doc: TokenDocument) -> TokenSet:
             )
         if value is _FAILED or type_ is None:
             continue
-        if name not in res.reported:
+        if name not in res.reported and not _check_slots(res, definition, type_):
             for sub, message in check_value(type_, value):
                 res.error("invalid_value", f"{name}: {message}", (*src, "$value", *sub), name)
-            _check_slots(res, definition, type_)
         node = definition.node
         raw = node["$value"] if "$value" in node else {"$ref": node.get("$ref")}
         alias = ALIAS.match(raw) if isinstance(raw, str) else None
@@ -300,12 +302,13 @@ def resolve_document(doc: TokenDocument) -> TokenSet:
     return out
 
 
-def _check_slots(res: _Resolver, definition: TokenDef, type_: str) -> None:
-    """A reference inside a composite must name a token of the property's type."""
+def _check_slots(res: _Resolver, definition: TokenDef, type_: str) -> bool:
+    """A reference inside a composite must name a token of the property's type (True: not)."""
     slots = SLOT_TYPES.get(type_)
     raw = definition.node.get("$value")
+    found = False
     if slots is None or isinstance(raw, str):
-        return
+        return found
     items = raw if isinstance(raw, list) else [raw]
     for index, item in enumerate(items):
         if not isinstance(item, dict):
@@ -328,3 +331,5 @@ def _check_slots(res: _Resolver, definition: TokenDef, type_: str) -> None:
                     at,
                     definition.name,
                 )
+                found = True
+    return found
