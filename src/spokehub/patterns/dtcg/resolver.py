@@ -118,7 +118,7 @@ class Resolver:
                     Diagnostic(
                         "missing_input",
                         f"modifier {name!r} has no default: "
-                        f"give an input like {name}={next(iter(modifier.contexts))}",
+                        f"give an input like {name}={next(iter(modifier.contexts), 'CONTEXT')}",
                         self.source.position(("modifiers", name)),
                         f"#/modifiers/{name}",
                     )
