@@ -29,8 +29,12 @@ def result(case: Path) -> dict[str, object]:
     return {
         "errors": [_diag(d) for d in tokens.diagnostics],
         "tokens": {
-            name: {"type": t.type, "value": t.value, "deprecated": t.deprecated,
-                   **({"extensions": t.extensions} if t.extensions else {})}
+            name: {
+                "type": t.type,
+                "value": t.value,
+                "deprecated": t.deprecated,
+                **({"extensions": t.extensions} if t.extensions else {}),
+            }
             for name, t in tokens.tokens.items()
         },
     }
@@ -40,8 +44,14 @@ def _diag(d: object) -> dict[str, object]:
     from spokehub.patterns.errors import Diagnostic
 
     assert isinstance(d, Diagnostic)
-    return {"code": d.code, "severity": d.severity, "message": d.message,
-            "line": d.position.line, "column": d.position.column, "pointer": d.pointer}
+    return {
+        "code": d.code,
+        "severity": d.severity,
+        "message": d.message,
+        "line": d.position.line,
+        "column": d.position.column,
+        "pointer": d.pointer,
+    }
 
 
 def main() -> None:

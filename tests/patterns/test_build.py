@@ -35,13 +35,21 @@ print(json.dumps(out, sort_keys=True))
 def test_two_processes_in_two_folders_are_byte_identical(tmp_path: Path) -> None:
     a = copy_hub(tmp_path / "a")
     b = copy_hub(tmp_path / "b")
-    runs = [subprocess.run([sys.executable, "-c", SCRIPT, str(h)], check=True,
-                           capture_output=True, text=True, env={"PYTHONHASHSEED": seed})
-            for h, seed in ((a, "1"), (b, "2"))]
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", SCRIPT, str(h)],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={"PYTHONHASHSEED": seed},
+        )
+        for h, seed in ((a, "1"), (b, "2"))
+    ]
     first, second = (json.loads(r.stdout) for r in runs)
     assert first == second
     assert set(first) == {f"ds.tokens.core/{p}" for p in PLATFORMS if p != "api-docs"} | {
-        "api.orders/api-docs"}
+        "api.orders/api-docs"
+    }
 
 
 def test_outputs_and_listing() -> None:
@@ -64,7 +72,7 @@ def test_outputs_and_listing() -> None:
     md = build(tokens, "markdown").files["tokens.md"].decode()
     assert "background:#0066cc" in md and "**deprecated: use color.text.subtle**" in md
     ts = build(tokens, "ts").files["tokens.ts"].decode()
-    assert 'export const tokens_dark: Tokens' in ts and '"color.bg": DimensionValue' not in ts
+    assert "export const tokens_dark: Tokens" in ts and '"color.bg": DimensionValue' not in ts
     scss = build(tokens, "scss").files["_tokens.scss"].decode()
     assert "$color-bg: $color-gray-100;" in scss and "$theme-dark: (" in scss
     listing = json.loads(build(tokens, "css").files["listing.json"])
@@ -86,19 +94,22 @@ def test_cache_key_skips_recompute_and_fragments_rerender_only_changes(tmp_path:
     cache = BuildCache(folder=tmp_path / "cache")
     first = build(load_hub(hub_dir).get("ds.tokens.core"), "css", cache=cache)
     assert not first.cached
-    again = build(load_hub(hub_dir).get("ds.tokens.core"), "css", cache=BuildCache(
-        folder=tmp_path / "cache"))
+    again = build(
+        load_hub(hub_dir).get("ds.tokens.core"), "css", cache=BuildCache(folder=tmp_path / "cache")
+    )
     assert again.cached and again.files == first.files
     before = cache.fragments.misses
-    edit_json(hub_dir / "tokens" / "primitives.tokens.json",
-              lambda d: d["opacity"]["muted"].update({"$value": 0.5}))
+    edit_json(
+        hub_dir / "tokens" / "primitives.tokens.json",
+        lambda d: d["opacity"]["muted"].update({"$value": 0.5}),
+    )
     changed = build(load_hub(hub_dir).get("ds.tokens.core"), "css", cache=cache)
     assert not changed.cached and changed.digest != first.digest
     assert cache.fragments.misses - before == 1  # only the changed token was re-rendered
-    params = build(load_hub(hub_dir).get("ds.tokens.core"), "css", cache=cache,
-                   params={"prefix": "ds-"})
-    assert params.cache_key != changed.cache_key and b"--ds-color-bg" in params.files[
-        "tokens.css"]
+    params = build(
+        load_hub(hub_dir).get("ds.tokens.core"), "css", cache=cache, params={"prefix": "ds-"}
+    )
+    assert params.cache_key != changed.cache_key and b"--ds-color-bg" in params.files["tokens.css"]
 
 
 def test_bad_builds(tmp_path: Path) -> None:
@@ -108,8 +119,10 @@ def test_bad_builds(tmp_path: Path) -> None:
         build(hub.get("api.orders"), "css")
     with pytest.raises(PatternError, match="unknown parameter 'colour'"):
         build(hub.get("ds.tokens.core"), "css", params={"colour": 1})
-    edit_json(hub_dir / "tokens" / "semantic.tokens.json",
-              lambda d: d["color"].update({"oops": {"$value": "{color.nope}"}}))
+    edit_json(
+        hub_dir / "tokens" / "semantic.tokens.json",
+        lambda d: d["color"].update({"oops": {"$value": "{color.nope}"}}),
+    )
     with pytest.raises(PatternValidationError, match="does not name a token"):
         build(load_hub(hub_dir).get("ds.tokens.core"), "css")
 
@@ -118,6 +131,7 @@ def test_write_creates_the_files(tmp_path: Path) -> None:
     result = build(load_hub(HUB).get("ds.tokens.core"), "android")
     written = result.write(tmp_path / "out")
     assert (tmp_path / "out" / "values-night" / "colors.xml").read_bytes() == result.files[
-        "values-night/colors.xml"]
+        "values-night/colors.xml"
+    ]
     assert len(written) == len(result.files)
     assert result.to_dict()["files"] == result.digests

@@ -73,9 +73,20 @@ def test_official_schema_agrees(case: Path) -> None:
 def test_every_rule_has_a_case() -> None:
     codes = {e["code"] for c in CASES for e in json.loads((c / "want.json").read_text())["errors"]}
     assert {
-        "json_syntax", "token_with_children", "unknown_type", "no_type", "missing_reference",
-        "ref_outside", "reference_cycle", "extends_cycle", "extends_token", "bad_name",
-        "unknown_property", "value_and_ref", "invalid_value", "type_mismatch",
+        "json_syntax",
+        "token_with_children",
+        "unknown_type",
+        "no_type",
+        "missing_reference",
+        "ref_outside",
+        "reference_cycle",
+        "extends_cycle",
+        "extends_token",
+        "bad_name",
+        "unknown_property",
+        "value_and_ref",
+        "invalid_value",
+        "type_mismatch",
     } <= codes
 
 

@@ -21,27 +21,54 @@ def _rename(d: dict[str, Any]) -> None:
 
 
 TABLE = [
-    ("value", PRIM, lambda d: d["opacity"]["muted"].update({"$value": 0.5}),
-     {("value-changed", "opacity.muted")}, "patch"),
-    ("brand rule", PRIM, lambda d: d["color"]["blue"]["600"]["$value"].update(
-        {"components": [0, 0.5, 0.8]}), {("value-changed", "color.brand.$root")}, "minor"),
-    ("added", PRIM, lambda d: d["opacity"].update({"x": {"$type": "number", "$value": 1}}),
-     {("added", "opacity.x")}, "minor"),
-    ("removed", PRIM, lambda d: d["opacity"].pop("muted"), {("removed", "opacity.muted")},
-     "major"),
+    (
+        "value",
+        PRIM,
+        lambda d: d["opacity"]["muted"].update({"$value": 0.5}),
+        {("value-changed", "opacity.muted")},
+        "patch",
+    ),
+    (
+        "brand rule",
+        PRIM,
+        lambda d: d["color"]["blue"]["600"]["$value"].update({"components": [0, 0.5, 0.8]}),
+        {("value-changed", "color.brand.$root")},
+        "minor",
+    ),
+    (
+        "added",
+        PRIM,
+        lambda d: d["opacity"].update({"x": {"$type": "number", "$value": 1}}),
+        {("added", "opacity.x")},
+        "minor",
+    ),
+    ("removed", PRIM, lambda d: d["opacity"].pop("muted"), {("removed", "opacity.muted")}, "major"),
     ("renamed", SEM, _rename, {("renamed", "color.text.subtle")}, "major"),
-    ("type", PRIM, lambda d: d["opacity"].update(
-        {"muted": {"$type": "dimension", "$value": {"value": 1, "unit": "px"}}}),
-     {("type-changed", "opacity.muted")}, "major"),
-    ("deprecated", PRIM, lambda d: d["opacity"]["muted"].update({"$deprecated": True}),
-     {("deprecated", "opacity.muted")}, "minor"),
+    (
+        "type",
+        PRIM,
+        lambda d: d["opacity"].update(
+            {"muted": {"$type": "dimension", "$value": {"value": 1, "unit": "px"}}}
+        ),
+        {("type-changed", "opacity.muted")},
+        "major",
+    ),
+    (
+        "deprecated",
+        PRIM,
+        lambda d: d["opacity"]["muted"].update({"$deprecated": True}),
+        {("deprecated", "opacity.muted")},
+        "minor",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("name", "file", "change", "expect", "bump"), TABLE,
-                         ids=[t[0] for t in TABLE])
-def test_token_changes(tmp_path: Path, name: str, file: str, change: Any,
-                       expect: set[tuple[str, str]], bump: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "file", "change", "expect", "bump"), TABLE, ids=[t[0] for t in TABLE]
+)
+def test_token_changes(
+    tmp_path: Path, name: str, file: str, change: Any, expect: set[tuple[str, str]], bump: str
+) -> None:
     before = load_hub(copy_hub(tmp_path / "a")).get("ds.tokens.core")
     hub = copy_hub(tmp_path / "b")
     edit_json(hub / file, change)
@@ -53,20 +80,67 @@ def test_token_changes(tmp_path: Path, name: str, file: str, change: Any,
 
 
 def test_openapi_changes() -> None:
-    old = {"openapi": "3.1.0", "paths": {
-        "/a": {"get": {"parameters": [{"name": "q", "in": "query"}], "responses": {"200": {
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/A"}}}}}}},
-        "/gone": {"get": {}}},
-        "components": {"schemas": {"A": {"type": "object", "properties": {
-            "id": {"type": "string"}, "n": {"type": "number"}, "s": {"enum": ["x", "y"]},
-            "old": {"type": "string"}}}}}}
-    new = {"openapi": "3.1.0", "paths": {
-        "/a": {"get": {"parameters": [{"name": "q", "in": "query", "required": True}],
-                       "responses": {"200": {"content": {"application/json": {"schema": {
-                           "$ref": "#/components/schemas/A"}}}}}}},
-        "/new": {"post": {}}},
-        "components": {"schemas": {"A": {"type": "object", "properties": {
-            "id": {"type": "string"}, "n": {"type": "integer"}, "s": {"enum": ["x"]}}}}}}
+    old = {
+        "openapi": "3.1.0",
+        "paths": {
+            "/a": {
+                "get": {
+                    "parameters": [{"name": "q", "in": "query"}],
+                    "responses": {
+                        "200": {
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/A"}}
+                            }
+                        }
+                    },
+                }
+            },
+            "/gone": {"get": {}},
+        },
+        "components": {
+            "schemas": {
+                "A": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "n": {"type": "number"},
+                        "s": {"enum": ["x", "y"]},
+                        "old": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+    new = {
+        "openapi": "3.1.0",
+        "paths": {
+            "/a": {
+                "get": {
+                    "parameters": [{"name": "q", "in": "query", "required": True}],
+                    "responses": {
+                        "200": {
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/A"}}
+                            }
+                        }
+                    },
+                }
+            },
+            "/new": {"post": {}},
+        },
+        "components": {
+            "schemas": {
+                "A": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "n": {"type": "integer"},
+                        "s": {"enum": ["x"]},
+                    },
+                }
+            }
+        },
+    }
     changes = {(c.kind, c.detail) for c in diff_openapi(old, new)}
     assert changes == {
         ("operation-added", "operation added"),

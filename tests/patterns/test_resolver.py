@@ -28,8 +28,9 @@ def test_last_wins_and_aliases_see_the_merged_tree(tmp_path: Path) -> None:
         {
             "version": "2025.10",
             "sets": {"base": {"sources": [{"$ref": "n.json"}, {"n": {"a": {"$value": 2}}}]}},
-            "modifiers": {"size": {"default": "s", "contexts": {
-                "s": [], "l": [{"n": {"a": {"$value": 9}}}]}}},
+            "modifiers": {
+                "size": {"default": "s", "contexts": {"s": [], "l": [{"n": {"a": {"$value": 9}}}]}}
+            },
             "resolutionOrder": [{"$ref": "#/sets/base"}, {"$ref": "#/modifiers/size"}],
         },
         {"n.json": N},
@@ -40,7 +41,11 @@ def test_last_wins_and_aliases_see_the_merged_tree(tmp_path: Path) -> None:
     assert r.resolve({"size": "l"}).tokens["n.b"].value == 9
     assert r.permutations() == [{"size": "s"}, {"size": "l"}]
     explained = r.explain("n.a", {"size": "l"})
-    assert [c.origin for c in explained.contributions] == ["set:base", "set:base", "modifier:size=l"]
+    assert [c.origin for c in explained.contributions] == [
+        "set:base",
+        "set:base",
+        "modifier:size=l",
+    ]
     assert explained.contributions[-1].position.file == "resolver.json"
     assert r.explain("n.b").alias_chain == ["n.b", "n.a"]
 
@@ -77,18 +82,30 @@ def test_structural_errors(tmp_path: Path) -> None:
                 "m": {"default": "zz", "contexts": {"only": []}},
                 "e": {"contexts": {}},
             },
-            "resolutionOrder": [{"$ref": "#/sets/missing"}, {"type": "set"},
-                                {"type": "set", "name": "x", "sources": [{"$ref": "gone.json"}]}],
+            "resolutionOrder": [
+                {"$ref": "#/sets/missing"},
+                {"type": "set"},
+                {"type": "set", "name": "x", "sources": [{"$ref": "gone.json"}]},
+            ],
             "extra": 1,
         },
         {},
     )
     r = load_resolver(path)
     codes = sorted(d.code for d in r.diagnostics)
-    assert codes == sorted([
-        "resolver_version", "bad_reference", "sources", "modifier_default", "modifier_contexts",
-        "modifier_contexts", "missing_reference", "resolution_order", "unknown_property",
-    ])
+    assert codes == sorted(
+        [
+            "resolver_version",
+            "bad_reference",
+            "sources",
+            "modifier_default",
+            "modifier_contexts",
+            "modifier_contexts",
+            "missing_reference",
+            "resolution_order",
+            "unknown_property",
+        ]
+    )
     warning = [d for d in r.diagnostics if d.severity == "warning"]
     assert len(warning) == 1 and "at least two" in warning[0].message
     with pytest.raises(PatternValidationError, match="modifier 'e' has no default"):
@@ -131,6 +148,8 @@ def test_manifest_errors_name_file_line_and_key(tmp_path: Path) -> None:
     assert ("patterns/bad.yaml", 8, "#/metadata/colour") in found
     assert ("patterns/bad.yaml", 10, "#/spec/kind") in found
     assert ("patterns/bad.yaml", 11, "#/spec/sources") in found
-    assert any(d.code == "yaml_syntax" and d.position.file == "patterns/broken.yaml"
-               for d in loaded.diagnostics)
+    assert any(
+        d.code == "yaml_syntax" and d.position.file == "patterns/broken.yaml"
+        for d in loaded.diagnostics
+    )
     assert set(loaded.patterns) == {"ds.tokens.core", "api.orders"}
