@@ -70,11 +70,14 @@ def test_outputs_and_listing() -> None:
     assert b'<dimen name="font_size_body">16sp</dimen>' in android["values/dimens.xml"]
     assert b'<dimen name="space_2">8dp</dimen>' in android["values/dimens.xml"]
     md = build(tokens, "markdown").files["tokens.md"].decode()
-    assert "background:#0066cc" in md and "**deprecated: use color.text.subtle**" in md
+    assert "background:#0066cc" in md
+    assert "**deprecated: use color.text.subtle**" in md
     ts = build(tokens, "ts").files["tokens.ts"].decode()
-    assert "export const tokens_dark: Tokens" in ts and '"color.bg": DimensionValue' not in ts
+    assert "export const tokens_dark: Tokens" in ts
+    assert '"color.bg": DimensionValue' not in ts
     scss = build(tokens, "scss").files["_tokens.scss"].decode()
-    assert "$color-bg: $color-gray-100;" in scss and "$theme-dark: (" in scss
+    assert "$color-bg: $color-gray-100;" in scss
+    assert "$theme-dark: (" in scss
     listing = json.loads(build(tokens, "css").files["listing.json"])
     entry = listing["outputs"]["tokens.css"]["names"]["--color-bg"]
     assert entry == {"token": "color.bg", "file": "tokens/themes/light.tokens.json", "line": 1}
@@ -84,8 +87,10 @@ def test_outputs_and_listing() -> None:
 def test_api_docs_variants_leave_out_internal_parts() -> None:
     files = build(load_hub(HUB).get("api.orders"), "api-docs").files
     public, internal = files["api.md"].decode(), files["api-internal.md"].decode()
-    assert "reindex" not in public.lower() and "IndexStats" not in public
-    assert "/admin/reindex" in internal and "*(internal)*" in internal
+    assert "reindex" not in public.lower()
+    assert "IndexStats" not in public
+    assert "/admin/reindex" in internal
+    assert "*(internal)*" in internal
     assert "`GET /orders/{id}`" in public
 
 
@@ -97,19 +102,22 @@ def test_cache_key_skips_recompute_and_fragments_rerender_only_changes(tmp_path:
     again = build(
         load_hub(hub_dir).get("ds.tokens.core"), "css", cache=BuildCache(folder=tmp_path / "cache")
     )
-    assert again.cached and again.files == first.files
+    assert again.cached
+    assert again.files == first.files
     before = cache.fragments.misses
     edit_json(
         hub_dir / "tokens" / "primitives.tokens.json",
         lambda d: d["opacity"]["muted"].update({"$value": 0.5}),
     )
     changed = build(load_hub(hub_dir).get("ds.tokens.core"), "css", cache=cache)
-    assert not changed.cached and changed.digest != first.digest
+    assert not changed.cached
+    assert changed.digest != first.digest
     assert cache.fragments.misses - before == 1  # only the changed token was re-rendered
     params = build(
         load_hub(hub_dir).get("ds.tokens.core"), "css", cache=cache, params={"prefix": "ds-"}
     )
-    assert params.cache_key != changed.cache_key and b"--ds-color-bg" in params.files["tokens.css"]
+    assert params.cache_key != changed.cache_key
+    assert b"--ds-color-bg" in params.files["tokens.css"]
 
 
 def test_bad_builds(tmp_path: Path) -> None:

@@ -43,7 +43,8 @@ def test_case(case: Path) -> None:
     if case.name.startswith("err-"):
         assert want["errors"], f"{case.name} must expect at least one error"
         for error in want["errors"]:
-            assert error["line"] > 0 and error["column"] > 0
+            assert error["line"] > 0
+            assert error["column"] > 0
     else:
         assert not [e for e in want["errors"] if e["severity"] == "error"]
 

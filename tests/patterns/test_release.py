@@ -51,7 +51,8 @@ def test_releases_are_immutable_and_reproducible(client: Client, tmp_path: Path)
         assert again.digest == first.digest  # same sources, same digest
         stored = await record_release(client.store, first, 10.0)
         twice = await record_release(client.store, again, 20.0)
-        assert twice.created_at == 10.0 and twice.id == stored.id
+        assert twice.created_at == 10.0
+        assert twice.id == stored.id
         edit_json(hub / "tokens" / "primitives.tokens.json", lambda d: d["opacity"].pop("muted"))
         _git(hub, "commit", "-qam", "remove a token")
         with pytest.raises(VersionTooLow) as caught:
@@ -78,7 +79,8 @@ def test_cli(tmp_path: Path) -> None:
     hub = _repo(tmp_path)
     db = str(tmp_path / "db.sqlite")
     ok = runner.invoke(app, ["patterns", "validate", "--hub", str(hub)])
-    assert ok.exit_code == 0 and "2 pattern(s) valid" in ok.output
+    assert ok.exit_code == 0
+    assert "2 pattern(s) valid" in ok.output
     out = tmp_path / "out"
     built = runner.invoke(
         app, ["patterns", "build", "--hub", str(hub), "-p", "all", "--out", str(out), "--json"]
@@ -92,7 +94,8 @@ def test_cli(tmp_path: Path) -> None:
     assert rel.exit_code == 0, rel.output
     release_id = json.loads(rel.output)["id"]
     shown = runner.invoke(app, ["--db", db, "patterns", "show", release_id])
-    assert shown.exit_code == 0 and "created by ana" in shown.output
+    assert shown.exit_code == 0
+    assert "created by ana" in shown.output
     listed = runner.invoke(app, ["--db", db, "patterns", "releases", "--json"])
     assert [r["id"] for r in json.loads(listed.output)] == [release_id]
     explain = runner.invoke(
@@ -119,9 +122,11 @@ def test_cli(tmp_path: Path) -> None:
     tokens = next(
         p for p in json.loads(diff.output)["patterns"] if p["pattern"] == "ds.tokens.core"
     )
-    assert tokens["bump"] == "major" and tokens["required_version"] == "2.0.0"
+    assert tokens["bump"] == "major"
+    assert tokens["required_version"] == "2.0.0"
     refused = runner.invoke(app, ["--db", db, "patterns", "release", "--hub", str(hub)])
-    assert refused.exit_code == 4 and "requires 2.0.0" in refused.output
+    assert refused.exit_code == 4
+    assert "requires 2.0.0" in refused.output
     edit_json(
         hub / "tokens" / "semantic.tokens.json",
         lambda d: d["color"].update({"bad": {"$value": "{nope}"}}),

@@ -107,7 +107,8 @@ def test_structural_errors(tmp_path: Path) -> None:
         ]
     )
     warning = [d for d in r.diagnostics if d.severity == "warning"]
-    assert len(warning) == 1 and "at least two" in warning[0].message
+    assert len(warning) == 1
+    assert "at least two" in warning[0].message
     with pytest.raises(PatternValidationError, match="modifier 'e' has no default"):
         r.resolve({"m": "only"})
     del r.modifiers["e"]
