@@ -297,5 +297,57 @@ def show_command(
         typer.echo(f"  {pid} {info['version']} {info['digest']}")
 
 
+@patterns_app.command("guide")
+def guide_command(
+    pattern: Annotated[str, typer.Option("--pattern", help="An openapi pattern id.")],
+    hub: HubOpt = Path("."),
+    scripted: Annotated[
+        Path | None,
+        typer.Option(
+            "--scripted", help="JSON file of answers by section id (the scripted generator)."
+        ),
+    ] = None,
+    approve: Annotated[
+        list[str] | None, typer.Option("--approve", help="Approve a pending section (repeatable).")
+    ] = None,
+    approved_by: Annotated[str | None, typer.Option("--approved-by")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Refresh the LLM-drafted guide's changed sections, or approve pending ones.
+
+    Without --scripted nothing is generated: the command shows what is accepted and pending.
+    Approved sections are pinned in llm.lock.json, which `build -p guide` renders offline.
+    """
+    import json
+
+    from spokehub.patterns import load_hub
+    from spokehub.patterns.guide import LOCK_NAME, GuideLock, ScriptedGenerator, refresh_guide
+
+    with cli_errors():
+        loaded = load_hub(hub)
+        p = loaded.get(pattern)
+        lock_path = loaded.root / LOCK_NAME
+        lock = GuideLock.load(lock_path)
+        report = None
+        if scripted is not None:
+            answers = json.loads(scripted.read_text(encoding="utf-8"))
+            report = refresh_guide(p.id, p.document().value, lock, ScriptedGenerator(answers))
+        for section in approve or []:
+            lock.approve(p.id, section, approved_by or os.environ.get("USER", "unknown"))
+        lock.save(lock_path)
+    accepted = sorted(lock.accepted.get(p.id, {}))
+    pending = {k: list(v.problems) for k, v in sorted(lock.pending.get(p.id, {}).items())}
+    if as_json:
+        refresh = report.to_dict() if report else None
+        print_json({"accepted": accepted, "pending": pending, "refresh": refresh})
+        return
+    typer.echo(f"accepted: {', '.join(accepted) or '-'}")
+    for sid, problems in pending.items():
+        typer.echo(
+            f"pending: {sid}"
+            + (f" (rejected: {'; '.join(problems)})" if problems else " (awaiting approval)")
+        )
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(patterns_app, name="patterns")

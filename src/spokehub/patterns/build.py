@@ -31,7 +31,7 @@ from spokehub.patterns.transforms.base import (
 
 __all__ = ["PLATFORMS", "BuildCache", "BuildResult", "build", "platforms_for"]
 
-PLATFORMS = (*TOKEN_PLATFORMS, "api-docs")
+PLATFORMS = (*TOKEN_PLATFORMS, "api-docs", "guide")
 
 
 def platforms_for(pattern: Pattern) -> tuple[str, ...]:
@@ -39,7 +39,7 @@ def platforms_for(pattern: Pattern) -> tuple[str, ...]:
     if pattern.manifest.kind == "design-tokens":
         return tuple(TOKEN_PLATFORMS)
     if pattern.manifest.kind == "openapi":
-        return ("api-docs",)
+        return ("api-docs", "guide")
     return ()
 
 
@@ -148,10 +148,16 @@ def build(
             f"pattern {pattern.id!r} ({pattern.manifest.kind}) cannot be built "
             f"for {platform!r}; platforms: {known}"
         )
+    inputs = [pattern.digest]
     if platform == "api-docs":
         from spokehub.patterns.openapi import ApiDocsTransform
 
         transform: Any = ApiDocsTransform
+    elif platform == "guide":
+        from spokehub.patterns.guide.transform import GuideTransform, lock_digest
+
+        transform = GuideTransform
+        inputs.append(lock_digest(pattern.root))  # the accepted sections are an input too
     else:
         transform = TOKEN_PLATFORMS[platform]
     merged = _params(transform, pattern, platform, params)
@@ -159,7 +165,7 @@ def build(
         {
             "transform": f"{transform.id}@{transform.version}",
             "params": merged,
-            "inputs": pattern.digest,
+            "inputs": inputs,
         }
     )
     cache = cache if cache is not None else BuildCache()
@@ -176,14 +182,13 @@ def build(
         transform=f"{transform.id}@{transform.version}",
         params=merged,
         params_digest=digest(merged),
-        themes=make_themes(pattern.token_sets()) if platform != "api-docs" else [],
+        themes=make_themes(pattern.token_sets()) if platform in TOKEN_PLATFORMS else [],
         cache=cache.fragments,
     )
-    outputs = (
-        transform().render(ctx)
-        if platform != "api-docs"
-        else transform().render_spec(ctx, pattern.document())
-    )
+    if platform in TOKEN_PLATFORMS:
+        outputs = transform().render(ctx)
+    else:
+        outputs = transform(pattern.root).render_spec(ctx, pattern.document())
     files = {o.path: o.text.encode("utf-8") for o in sorted(outputs, key=lambda o: o.path)}
     files["listing.json"] = _listing(pattern, platform, outputs, files)
     cache.put(key, files)

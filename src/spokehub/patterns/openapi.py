@@ -176,6 +176,9 @@ class ApiDocsTransform:
     version: ClassVar[int] = 1
     defaults: ClassVar[dict[str, Any]] = {"audiences": ["public"], "file": "api.md"}
 
+    def __init__(self, root: Any = None) -> None:
+        self.root = root
+
     def render_spec(self, ctx: RenderContext, doc: SourceDoc) -> list[Output]:
         header = "<!--\n" + "\n".join(ctx.header_lines()) + "\n-->\n\n"
         out = []
