@@ -84,9 +84,11 @@ def css_color(value: dict[str, Any]) -> str:
 
 
 def parse_css_color(text: str) -> tuple[float, float, float, float]:
-    """sRGB components and alpha of any CSS colour string (used to compare outputs)."""
+    """sRGB components and alpha (gamut-mapped) of any CSS colour string (to compare outputs)."""
     from coloraide import Color
 
     color = Color(text).convert("srgb")
+    if not color.in_gamut("srgb"):
+        color = color.fit("srgb", method="oklch-chroma")
     r, g, b = (0.0 if math.isnan(c) else c for c in color.coords())
     return r, g, b, float(color.alpha())

@@ -1,0 +1,90 @@
+"""Style Dictionary 5 and Terrazzo 2 from npm, installed once into a cache folder.
+
+Used by the cross-check test and by ``benchmarks/patterns_bench.py`` as reference
+implementations. ``ensure_peers`` returns the folder, or raises ``PeersUnavailable`` with the
+reason (no ``npm``/``node``, or the registry could not be reached), which callers turn into a
+skip with that reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+PACKAGES = (
+    "style-dictionary@5",
+    "@terrazzo/cli@2",
+    "@terrazzo/plugin-css@2",
+    "@terrazzo/plugin-js@2",
+)
+
+
+class PeersUnavailable(RuntimeError):
+    pass
+
+
+def peers_folder() -> Path:
+    default = Path.home() / ".cache" / "spokehub" / "npm-peers"
+    return Path(os.environ.get("SPOKEHUB_NPM_PEERS", default))
+
+
+def ensure_peers(folder: Path | None = None) -> Path:
+    folder = folder or peers_folder()
+    if shutil.which("npm") is None or shutil.which("node") is None:
+        raise PeersUnavailable("npm/node are not installed (apt-get install nodejs npm)")
+    marker = folder / "node_modules" / "style-dictionary" / "package.json"
+    terrazzo = folder / "node_modules" / ".bin" / "tz"
+    if marker.is_file() and terrazzo.exists():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "package.json").write_text('{"name": "spokehub-npm-peers", "private": true}\n')
+    try:
+        subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", *PACKAGES],
+            cwd=folder,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        tail = getattr(exc, "stderr", b"") or b""
+        raise PeersUnavailable(
+            f"npm install failed (registry unreachable?): {tail.decode(errors='replace')[-300:]}"
+        ) from None
+    return folder
+
+
+SD_SCRIPT = """
+import StyleDictionary from 'style-dictionary';
+const [src, out, platforms] = process.argv.slice(2);
+const all = {
+  css: {transformGroup: 'css', files: [{destination: 'variables.css', format: 'css/variables'}]},
+  scss: {transformGroup: 'scss', files: [{destination: '_variables.scss', format: 'scss/variables'}]},
+  ts: {transformGroup: 'js', files: [{destination: 'tokens.js', format: 'javascript/es6'},
+       {destination: 'tokens.d.ts', format: 'typescript/es6-declarations'}]},
+  swift: {transformGroup: 'ios-swift', files: [{destination: 'Tokens.swift', format: 'ios-swift/class.swift',
+          options: {className: 'Tokens'}}]},
+  android: {transformGroup: 'android', files: [{destination: 'tokens.xml', format: 'android/resources'}]},
+  markdown: {transformGroup: 'js', files: [{destination: 'tokens.json', format: 'json/flat'}]},
+};
+const chosen = {};
+for (const name of platforms.split(',')) chosen[name] = {...all[name], buildPath: out + '/' + name + '/'};
+const sd = new StyleDictionary({source: [src + '/*.json'], platforms: chosen,
+                                log: {verbosity: 'silent', warnings: 'disabled'}});
+await sd.buildAllPlatforms();
+"""
+
+
+def run_style_dictionary(peers: Path, source: Path, out: Path, platforms: str) -> None:
+    """Run Style Dictionary 5 on every ``*.json`` in ``source``."""
+    script = peers / "sd-build.mjs"
+    script.write_text(SD_SCRIPT)
+    subprocess.run(
+        ["node", str(script), str(source), str(out), platforms],
+        cwd=peers,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
