@@ -56,31 +56,13 @@ def ensure_peers(folder: Path | None = None) -> Path:
     return folder
 
 
-SD_SCRIPT = """
-import StyleDictionary from 'style-dictionary';
-const [src, out, platforms] = process.argv.slice(2);
-const all = {
-  css: {transformGroup: 'css', files: [{destination: 'variables.css', format: 'css/variables'}]},
-  scss: {transformGroup: 'scss', files: [{destination: '_variables.scss', format: 'scss/variables'}]},
-  ts: {transformGroup: 'js', files: [{destination: 'tokens.js', format: 'javascript/es6'},
-       {destination: 'tokens.d.ts', format: 'typescript/es6-declarations'}]},
-  swift: {transformGroup: 'ios-swift', files: [{destination: 'Tokens.swift', format: 'ios-swift/class.swift',
-          options: {className: 'Tokens'}}]},
-  android: {transformGroup: 'android', files: [{destination: 'tokens.xml', format: 'android/resources'}]},
-  markdown: {transformGroup: 'js', files: [{destination: 'tokens.json', format: 'json/flat'}]},
-};
-const chosen = {};
-for (const name of platforms.split(',')) chosen[name] = {...all[name], buildPath: out + '/' + name + '/'};
-const sd = new StyleDictionary({source: [src + '/*.json'], platforms: chosen,
-                                log: {verbosity: 'silent', warnings: 'disabled'}});
-await sd.buildAllPlatforms();
-"""
+SD_SCRIPT = Path(__file__).with_name("sd-build.mjs")
 
 
 def run_style_dictionary(peers: Path, source: Path, out: Path, platforms: str) -> None:
     """Run Style Dictionary 5 on every ``*.json`` in ``source``."""
-    script = peers / "sd-build.mjs"
-    script.write_text(SD_SCRIPT)
+    script = peers / "sd-build.mjs"  # next to node_modules so that imports resolve
+    shutil.copy(SD_SCRIPT, script)
     subprocess.run(
         ["node", str(script), str(source), str(out), platforms],
         cwd=peers,
