@@ -14,6 +14,7 @@ from typing import Any
 
 from spokehub.patterns.canonical import digest, digest_bytes
 from spokehub.patterns.dtcg.document import TokenDocument
+from spokehub.patterns.dtcg.files import load_token_file
 from spokehub.patterns.dtcg.resolve import TokenSet, resolve_document
 from spokehub.patterns.dtcg.resolver import Resolver, load_resolver
 from spokehub.patterns.errors import (
@@ -84,13 +85,9 @@ class Pattern:
         parse_errors: list[Diagnostic] = []
         for rel in self.files:
             try:
-                source = load_source(self.root / rel, rel)
+                doc.merge(load_token_file(self.root / rel, rel, rel))
             except SourceSyntaxError as exc:
                 parse_errors.append(exc.diagnostic)
-                continue
-            part = TokenDocument.from_source(source, rel)
-            part.files[rel] = self.files[rel]
-            doc.merge(part)
         tokens = resolve_document(doc)
         tokens.diagnostics[:0] = parse_errors
         self._sets = [({}, tokens)]

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spokehub.patterns.canonical import digest_bytes
 from spokehub.patterns.dtcg.document import Contribution, TokenDocument
+from spokehub.patterns.dtcg.files import load_token_file
 from spokehub.patterns.dtcg.resolve import TokenSet, resolve_document
 from spokehub.patterns.dtcg.tree import pointer_of
 from spokehub.patterns.errors import Diagnostic, PatternValidationError, Position
@@ -208,13 +208,8 @@ class Resolver:
     def _file(self, ref: str, at: Path_, origin: str) -> TokenDocument | None:
         file_part, _, fragment = ref.partition("#")
         path = (self.base / file_part).resolve()
-        display = _display(path, self.root)
-        key = f"{display}#{fragment}|{origin}"
-        if key in self._files:
-            return self._files[key]
         try:
-            data = path.read_bytes()
-            parsed = load_json(data.decode("utf-8"), display)
+            return load_token_file(path, _display(path, self.root), origin, fragment)
         except OSError as exc:
             self.diagnostics.append(
                 Diagnostic(
@@ -224,16 +219,9 @@ class Resolver:
                     pointer_of(at),
                 )
             )
-            return None
         except SourceSyntaxError as exc:
             self.diagnostics.append(exc.diagnostic)
-            return None
-        if fragment:
-            parsed = _subdoc(parsed, fragment)
-        doc = TokenDocument.from_source(parsed, origin)
-        doc.files[display] = digest_bytes(data)
-        self._files[key] = doc
-        return doc
+        return None
 
 
 def _display(path: Path, root: Path | None) -> str:
@@ -243,15 +231,6 @@ def _display(path: Path, root: Path | None) -> str:
         except ValueError:
             pass
     return path.as_posix()
-
-
-def _subdoc(doc: SourceDoc, fragment: str) -> SourceDoc:
-    parts = tuple(p.replace("~1", "/").replace("~0", "~") for p in fragment.strip("/").split("/"))
-    node: Any = doc.value
-    for part in parts:
-        node = node.get(part) if isinstance(node, dict) else None
-    positions = {p[len(parts) :]: v for p, v in doc.positions.items() if p[: len(parts)] == parts}
-    return SourceDoc(doc.file, node if isinstance(node, dict) else {}, positions)
 
 
 class _Loader:
