@@ -59,12 +59,16 @@ def ensure_peers(folder: Path | None = None) -> Path:
 SD_SCRIPT = Path(__file__).with_name("sd-build.mjs")
 
 
-def run_style_dictionary(peers: Path, source: Path, out: Path, platforms: str) -> None:
-    """Run Style Dictionary 5 on every ``*.json`` in ``source``."""
+def run_style_dictionary(
+    peers: Path, source: Path, out: Path, platforms: str, more: tuple[tuple[Path, Path], ...] = ()
+) -> None:
+    """Run Style Dictionary 5 on every ``*.json`` in ``source`` (and more folders), in one
+    node process."""
     script = peers / "sd-build.mjs"  # next to node_modules so that imports resolve
     shutil.copy(SD_SCRIPT, script)
+    pairs = ",".join(f"{s}:{o}" for s, o in ((source, out), *more))
     subprocess.run(
-        ["node", str(script), str(source), str(out), platforms],
+        ["node", str(script), pairs, platforms],
         cwd=peers,
         check=True,
         capture_output=True,

@@ -212,4 +212,23 @@ def _listing(
         "source": pattern.digest,
         "outputs": body,
     }
-    return (json.dumps(listing, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    return _pretty(listing).encode("utf-8")
+
+
+def _pretty(listing: dict[str, Any]) -> str:
+    """Indented JSON with one line per output name (the indenting encoder is pure Python and
+    too slow for tens of thousands of names; the compact one is C)."""
+
+    def dump(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
+    head = ",\n".join(f"  {dump(k)}: {dump(v)}" for k, v in listing.items() if k != "outputs")
+    outputs = []
+    for path, entry in listing["outputs"].items():
+        names = ",\n".join(f"        {dump(n)}: {dump(v)}" for n, v in entry["names"].items())
+        body = f"{{\n{names}\n      }}" if names else "{}"
+        outputs.append(
+            f'    {dump(path)}: {{\n      "digest": {dump(entry["digest"])},\n'
+            f'      "names": {body}\n    }}'
+        )
+    return "{\n" + head + ',\n  "outputs": {\n' + ",\n".join(outputs) + "\n  }\n}\n"

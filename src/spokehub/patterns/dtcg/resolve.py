@@ -41,6 +41,7 @@ class Token:
     extensions: dict[str, Any] | None = None
     alias_of: str | None = None  # the token a whole-value alias names
     refs: tuple[str, ...] = ()  # every token this one's value depends on directly
+    fingerprint: str | None = None  # set by the transforms on first use
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "type": self.type, "value": self.value}

@@ -29,7 +29,9 @@ __all__ = [
 
 
 def fingerprint(token: Token) -> str:
-    """A digest of everything a rendered line of ``token`` may depend on."""
+    """A digest of everything a rendered line of ``token`` may depend on (computed once)."""
+    if token.fingerprint is not None:
+        return token.fingerprint
     data = [
         token.name,
         token.type,
@@ -39,7 +41,10 @@ def fingerprint(token: Token) -> str:
         token.description,
         token.alias_of,
     ]
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+    token.fingerprint = hashlib.sha256(
+        json.dumps(data, sort_keys=True, default=str).encode()
+    ).hexdigest()
+    return token.fingerprint
 
 
 @dataclass(slots=True)

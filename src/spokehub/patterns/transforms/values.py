@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from typing import Any
 
 from spokehub.patterns.dtcg.colour import css_color
@@ -31,11 +32,13 @@ def _segments(path: tuple[str, ...]) -> list[str]:
     return out
 
 
+@lru_cache(maxsize=1 << 16)
 def kebab(path: tuple[str, ...]) -> str:
     """``color.blue.600`` -> ``color-blue-600``; ``fontSize`` -> ``font-size``."""
     return "-".join(s.lower() for s in _segments(path))
 
 
+@lru_cache(maxsize=1 << 16)
 def camel(path: tuple[str, ...]) -> str:
     """``color.blue.600`` -> ``colorBlue600`` (prefixed with ``_`` if it starts with a digit)."""
     words = _segments(path)
