@@ -161,7 +161,7 @@ def test_openapi_checks_and_digest_fallback(tmp_path: Path) -> None:
         {"patterns": {"api": {"version": "1.0.0", "digest": "sha256:old"}}, "sourceCommit": None},
         0.0,
     )
-    with pytest.raises(VersionTooLow, match="requires 1.0.1"):
+    with pytest.raises(VersionTooLow, match=r"requires 1\.0\.1"):
         plan_release(fresh, created_by="a", parent=parent, source_commit="")
     (hub / "patterns" / "p.yaml").write_text(
         MANIFEST.format(pid="api", version="1.0.1", kind="openapi", sources="'api.yaml'")
