@@ -167,4 +167,5 @@ def test_openapi_checks_and_digest_fallback(tmp_path: Path) -> None:
         MANIFEST.format(pid="api", version="1.0.1", kind="openapi", sources="'api.yaml'")
     )
     release, diffs = plan_release(load_hub(hub), created_by="a", parent=parent, source_commit="")
-    assert release.parent == "rel-x" and diffs[0].bump == "patch"
+    assert release.parent == "rel-x"
+    assert diffs[0].bump == "patch"
