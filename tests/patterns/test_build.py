@@ -47,7 +47,7 @@ def test_two_processes_in_two_folders_are_byte_identical(tmp_path: Path) -> None
     ]
     first, second = (json.loads(r.stdout) for r in runs)
     assert first == second
-    assert set(first) == {f"ds.tokens.core/{p}" for p in PLATFORMS[:6]} | {
+    assert set(first) == {f"ds.tokens.core/{p}" for p in PLATFORMS[:7]} | {
         "api.orders/api-docs",
         "api.orders/guide",
     }
@@ -79,6 +79,12 @@ def test_outputs_and_listing() -> None:
     scss = build(tokens, "scss").files["_tokens.scss"].decode()
     assert "$color-bg: $color-gray-100;" in scss
     assert "$theme-dark: (" in scss
+    dark = json.loads(build(tokens, "dtcg-json").files["tokens.dark.json"])
+    assert dark["color"]["bg"]["$value"]["components"] == [0.07, 0.07, 0.07]
+    assert dark["color"]["text"]["muted"]["$deprecated"] == "use color.text.subtle"
+    assert dark["$extensions"]["dev.spokehub"]["inputs"] == {"theme": "dark"}
+    figma = {"com.example.figma": {"variableId": "VariableID:1:2"}}
+    assert dark["opacity"]["muted"]["$extensions"] == figma  # unknown extensions preserved
     listing = json.loads(build(tokens, "css").files["listing.json"])
     entry = listing["outputs"]["tokens.css"]["names"]["--color-bg"]
     assert entry == {"token": "color.bg", "file": "tokens/themes/light.tokens.json", "line": 1}

@@ -86,7 +86,7 @@ def test_cli(tmp_path: Path) -> None:
         app, ["patterns", "build", "--hub", str(hub), "-p", "all", "--out", str(out), "--json"]
     )
     assert built.exit_code == 0, built.output
-    assert len(json.loads(built.output)["builds"]) == 8
+    assert len(json.loads(built.output)["builds"]) == 9
     assert (out / "ds.tokens.core" / "css" / "tokens.css").is_file()
     rel = runner.invoke(
         app, ["--db", db, "patterns", "release", "--hub", str(hub), "--created-by", "ana", "--json"]

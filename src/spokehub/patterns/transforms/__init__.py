@@ -7,6 +7,7 @@ from typing import Any
 from spokehub.patterns.transforms.android import AndroidTransform
 from spokehub.patterns.transforms.base import Transform
 from spokehub.patterns.transforms.css import CssTransform
+from spokehub.patterns.transforms.dtcg_json import DtcgJsonTransform
 from spokehub.patterns.transforms.markdown import MarkdownTransform
 from spokehub.patterns.transforms.scss import ScssTransform
 from spokehub.patterns.transforms.swift import SwiftTransform
@@ -21,4 +22,5 @@ TOKEN_PLATFORMS: dict[str, Any] = {
     "swift": SwiftTransform,
     "android": AndroidTransform,
     "markdown": MarkdownTransform,
+    "dtcg-json": DtcgJsonTransform,
 }
