@@ -96,6 +96,7 @@ def test_openapi_changes() -> None:
                 }
             },
             "/gone": {"get": {}},
+            "/admin": {"post": {"x-internal": True}},
         },
         "components": {
             "schemas": {
@@ -149,7 +150,11 @@ def test_openapi_changes() -> None:
         ("response-field-removed", "response field 200 application/json old removed"),
         ("type-narrowed", "response field 200 application/json n: number -> integer"),
         ("type-narrowed", "response field 200 application/json s: fewer enum values"),
+        ("operation-removed", "operation removed (x-internal: not part of the public API)"),
     }
+    bumps = {c.subject: c.bump for c in diff_openapi(old, new)}
+    assert bumps["POST /admin"] == "patch"
+    assert bumps["GET /gone"] == "major"
 
 
 def test_versions() -> None:

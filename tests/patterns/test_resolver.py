@@ -154,3 +154,36 @@ def test_manifest_errors_name_file_line_and_key(tmp_path: Path) -> None:
         for d in loaded.diagnostics
     )
     assert set(loaded.patterns) == {"ds.tokens.core", "api.orders"}
+
+
+def test_reference_rules(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        {
+            "version": "2025.10",
+            "sets": {
+                "loop": {"sources": [{"$ref": "#/sets/loop"}]},
+                "ok": {"sources": [{"$ref": "n.json#/n"}]},
+            },
+            "modifiers": {
+                "m": {
+                    "contexts": {"a": [{"$ref": "#/modifiers/m"}], "b": [{"$ref": "#/sets/ok"}]},
+                    "default": "b",
+                },
+            },
+            "resolutionOrder": [
+                {"$ref": "#/resolutionOrder/0"},
+                {"type": "set", "name": "dup", "sources": []},
+                {"type": "set", "name": "dup", "sources": []},
+                {"$ref": "#/modifiers/m"},
+            ],
+        },
+        {"n.json": {"n": {"$type": "number", "a": {"$value": 1}}}},
+    )
+    r = load_resolver(path, root=tmp_path)
+    codes = sorted(d.code for d in r.diagnostics)
+    assert codes == ["bad_reference", "duplicate_name", "missing_reference", "reference_cycle"]
+    # a file source with a fragment: the tokens under #/n of n.json, positions kept
+    tokens = r.resolve({"m": "b"})
+    assert tokens.tokens["a"].value == 1
+    assert tokens.tokens["a"].position.file == "n.json"

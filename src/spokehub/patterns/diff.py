@@ -10,7 +10,7 @@ change are major; addition and deprecation minor; a value change patch. A manife
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from spokehub.patterns.dtcg.resolve import TokenSet
@@ -208,7 +208,11 @@ def _fields(spec: dict[str, Any], op: dict[str, Any]) -> dict[str, dict[str, Any
 
 
 def diff_openapi(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
-    """Typed changes between two OpenAPI documents (all audiences)."""
+    """Typed changes between two OpenAPI documents.
+
+    Changes to ``x-internal`` operations are listed but need only a patch: they are not part of
+    the public contract the version describes.
+    """
     before = {(m, p): op for p, m, op in operations(old, internal=True)}
     after = {(m, p): op for p, m, op in operations(new, internal=True)}
     out: list[Change] = []
@@ -273,7 +277,21 @@ def diff_openapi(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
                         DEFAULT_BUMP["type-narrowed"],
                     )
                 )
+    hidden = _internal_subjects(old) | _internal_subjects(new)
+    out = [
+        replace(c, bump="patch", detail=f"{c.detail} (x-internal: not part of the public API)")
+        if c.subject in hidden
+        else c
+        for c in out
+    ]
     return sorted(out, key=lambda c: (c.kind, c.subject, c.detail))
+
+
+def _internal_subjects(spec: dict[str, Any]) -> set[str]:
+    public = {(m, p) for p, m, _ in operations(spec, internal=False)}
+    return {
+        f"{m.upper()} {p}" for p, m, _ in operations(spec, internal=True) if (m, p) not in public
+    }
 
 
 def required_bump(changes: list[Change]) -> str:
