@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spokehub.patterns.dtcg.document import Contribution, TokenDocument, is_token
-from spokehub.patterns.dtcg.tree import TokenDef, flatten, pointer_of
+from spokehub.patterns.dtcg.tree import INVALID_TYPE, TokenDef, flatten, pointer_of
 from spokehub.patterns.dtcg.types import SLOT_TYPES, TYPES, check_value
 from spokehub.patterns.errors import Diagnostic, Position
 
@@ -141,7 +141,12 @@ class _Resolver:
                     definition.name,
                 )
             return own
-        return referenced or definition.group_type
+        if referenced:
+            return referenced
+        if definition.group_type == INVALID_TYPE:
+            self.reported.add(definition.name)  # its group's $type error explains it
+            return None
+        return definition.group_type
 
     def referenced_type(self, node: dict[str, Any]) -> str | None:
         raw = node.get("$value")

@@ -23,6 +23,7 @@ __all__ = ["TokenDef", "flatten", "pointer_of"]
 GROUP_PROPS = frozenset({"$type", "$description", "$deprecated", "$extensions", "$extends"})
 TOKEN_PROPS = frozenset({"$value", "$ref", "$type", "$description", "$deprecated", "$extensions"})
 _BAD_NAME_CHARS = ("{", "}", ".")
+INVALID_TYPE = "$invalid"  # a group's $type that was already reported as unknown
 
 
 @dataclass(slots=True)
@@ -178,6 +179,7 @@ class _Walker:
                     f"unknown $type {node['$type']!r}; use one of " + ", ".join(TYPES),
                     (*path, "$type"),
                 )
+                type_ = INVALID_TYPE  # reported once here, not again on every child
         if "$deprecated" in node:
             if isinstance(node["$deprecated"], bool | str):
                 deprecated = node["$deprecated"]
