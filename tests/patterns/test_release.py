@@ -52,6 +52,8 @@ def test_releases_are_immutable_and_reproducible(client: Client, tmp_path: Path)
         stored = await record_release(client.store, first, 10.0)
         twice = await record_release(client.store, again, 20.0)
         assert twice.created_at == 10.0
+        same, _ = plan_release(load_hub(hub), created_by="bob", parent=stored)
+        assert same is stored  # unchanged sources: no new release
         assert twice.id == stored.id
         edit_json(hub / "tokens" / "primitives.tokens.json", lambda d: d["opacity"].pop("muted"))
         _git(hub, "commit", "-qam", "remove a token")

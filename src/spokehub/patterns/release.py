@@ -106,6 +106,8 @@ def plan_release(
             f"{len(failed)} pattern(s) declare a version lower than their changes require", reasons
         )
     document = release_document(hub, created_by=created_by, parent=parent, source_commit=commit)
+    if parent is not None and parent.document.get("patterns") == document["patterns"]:
+        return parent, diffs  # nothing changed since the parent: releasing again is a no-op
     release_digest = digest(document)
     return Release(release_id(release_digest), release_digest, document, 0.0), diffs
 
