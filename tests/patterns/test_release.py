@@ -133,6 +133,9 @@ def test_cli(tmp_path: Path) -> None:
         hub / "tokens" / "semantic.tokens.json",
         lambda d: d["color"].update({"bad": {"$value": "{nope}"}}),
     )
+    text = runner.invoke(app, ["patterns", "validate", "--hub", str(hub)])
+    assert text.exit_code == 2
+    assert "does not name a token [missing_reference] (#/color/bad/$value)" in text.output
     bad = runner.invoke(app, ["patterns", "validate", "--hub", str(hub), "--json"])
     assert bad.exit_code == 2
     assert json.loads(bad.output)["diagnostics"][0]["file"] == "tokens/semantic.tokens.json"

@@ -34,10 +34,12 @@ PROGRESS_FROM = 4  # builds with at least this many (pattern, platform) pairs sh
 
 
 def _print_diagnostics(diags: list[Any]) -> None:
+    from rich.markup import escape
+
     err = console(stderr=True)
     for d in diags:
         style = "red" if d.severity == "error" else "yellow"
-        err.print(f"[{style}]{d}[/{style}]")
+        err.print(f"[{style}]{escape(str(d))}[/{style}]")  # the text has [code] brackets
 
 
 @patterns_app.command("validate")
