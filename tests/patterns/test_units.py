@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from spokehub.patterns import (
     PatternNotFound,
@@ -169,3 +171,24 @@ def test_openapi_checks_and_digest_fallback(tmp_path: Path) -> None:
     release, diffs = plan_release(load_hub(hub), created_by="a", parent=parent, source_commit="")
     assert release.parent == "rel-x"
     assert diffs[0].bump == "patch"
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(value=json_values, indent=st.sampled_from([None, 1, 2]))
+def test_reader_agrees_with_the_standard_library(value: object, indent: int | None) -> None:
+    text = json.dumps(value, indent=indent)
+    doc = load_json(text, "f.json")
+    assert doc.value == json.loads(text)
+    for path in doc.positions:
+        pos = doc.position(path)
+        assert 1 <= pos.line <= text.count("\n") + 1
