@@ -18,6 +18,7 @@ from spokehub.cli import (
     cmd_audit,
     cmd_contracts,
     cmd_db,
+    cmd_patterns,
     cmd_policy,
     cmd_run,
     cmd_runs,
@@ -86,6 +87,7 @@ cmd_approvals.register(app)
 cmd_contracts.register(app)
 cmd_schedules.register(app)
 cmd_ai.register(app)
+cmd_patterns.register(app)
 
 
 def main() -> None:

@@ -62,6 +62,10 @@ _EXIT_BY_CODE = {
     "contract": EXIT_USAGE,
     "schedule_not_found": EXIT_NOT_FOUND,
     "throttled": EXIT_CONFLICT,
+    "pattern": EXIT_USAGE,
+    "pattern_invalid": EXIT_USAGE,
+    "pattern_not_found": EXIT_NOT_FOUND,
+    "version_too_low": EXIT_CONFLICT,
 }
 
 
