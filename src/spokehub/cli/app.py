@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from spokehub import __version__
-from spokehub.cli import cmd_db, cmd_run, cmd_runs, cmd_serve, cmd_tokens
+from spokehub.cli import cmd_db, cmd_dist, cmd_run, cmd_runs, cmd_serve, cmd_tokens
 from spokehub.cli.support import EXIT_CODES_HELP, CliState
 
 app = typer.Typer(
@@ -68,6 +68,7 @@ cmd_runs.register(app)
 cmd_db.register(app)
 app.command("serve")(cmd_serve.serve_command)
 cmd_tokens.register(app)
+cmd_dist.register(app)
 
 
 def main() -> None:

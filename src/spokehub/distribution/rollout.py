@@ -83,6 +83,23 @@ async def _wave(
             "health": "Healthy",
             "planned": t["changes"],
         }
+    await _apply_wave(req, wave, todo, applied, report)
+    if not skip_analysis:
+        for template in wave["analysis"]:
+            await _analysis(req, wave, template, report)
+    if todo:
+        await _gate(req, wave)
+    else:  # nothing changed in this wave: there is nothing for a human to promote
+        report["gate"] = "skipped: no changes"
+
+
+async def _apply_wave(
+    req: RolloutRequest,
+    wave: dict[str, Any],
+    todo: list[dict[str, Any]],
+    applied: list[tuple[str, dict[str, Any]]],
+    report: dict[str, Any],
+) -> None:
     failures = []
     for i in range(0, len(todo), wave["max"]):
         batch = todo[i : i + wave["max"]]
@@ -103,10 +120,6 @@ async def _wave(
                 failures.append(f"{t['target']} is Degraded: {result['reason']}")
         if failures:
             raise _Stop(f"wave {wave['name']}: " + "; ".join(failures))
-    if not skip_analysis:
-        for template in wave["analysis"]:
-            await _analysis(req, wave, template, report)
-    await _gate(req, wave)
 
 
 async def _analysis(

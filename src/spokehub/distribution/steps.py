@@ -107,7 +107,7 @@ def _waves(ctx: DistContext) -> list[dict[str, Any]]:
                 "analysis": templates,
                 "gate": w.get("gate", "auto"),
                 "gateUrl": w.get("gateUrl"),
-                "gateTimeout": seconds(w.get("gateTimeout"), 86_400.0),
+                "gateTimeout": seconds(w["gateTimeout"], 0) if w.get("gateTimeout") else None,
             }
         )
     return waves

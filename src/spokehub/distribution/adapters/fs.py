@@ -118,7 +118,7 @@ class FsAdapter(BaseAdapter):
         before = dict(mine)
         results = [self._apply_one(op, mine, check) for op, _ in ops]
         if mine != before:
-            self._write(self.root / LOCKFILE, _lock_bytes(lock))
+            self._write(self.root / LOCKFILE, _lock_bytes(lock), count=False)
         return results
 
     def _apply_one(self, op: Op, mine: dict[str, str], check: bool) -> OpResult:
@@ -137,12 +137,13 @@ class FsAdapter(BaseAdapter):
         _remember(mine, op)
         return OpResult(op.key, op.action, op.after, changed=True)
 
-    def _write(self, path: Path, data: bytes) -> None:
+    def _write(self, path: Path, data: bytes, *, count: bool = True) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".spokehub-tmp")
         tmp.write_bytes(data)
         os.replace(tmp, path)  # atomic: a reader sees the old file or the new one
-        self.calls["write"] += 1
+        counter = "write" if count else "lockfile"
+        self.calls[counter] = self.calls.get(counter, 0) + 1
 
 
 def _remember(mine: dict[str, str], op: Op) -> None:
