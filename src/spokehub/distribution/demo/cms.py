@@ -4,7 +4,7 @@
 and ``Idempotency-Key`` (a replayed key returns the first answer and writes nothing),
 ``GET /api/entries?space=&owner=`` (``{count, items}``), ``GET /api/health``, and
 ``POST /admin/faults`` (``{"entries": "drop"}`` hides every entry from listings, which makes a
-content smoke test fail; ``{}`` clears faults). ``writes`` counts stored changes.
+content smoke test fail; ``{"delay": 0.2}`` slows every write; ``{}`` clears faults). ``writes`` counts stored changes.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _write(self, method: str) -> None:
         st = self.server.state
+        delay = float(st.faults.get("delay", 0))
+        if delay:  # a slow CMS, so a test can kill a worker between two writes
+            time.sleep(delay)
         parts, query = self._route()
         length = int(self.headers.get("Content-Length", 0))
         raw = self.rfile.read(length) if length else b""
