@@ -68,4 +68,5 @@ def test_sigkill_mid_wave_resumes_without_duplicate_cms_writes(db_url: str, tmp_
     assert 11 <= killed_at < 16
     assert run["status"] == "Succeeded", run
     assert cms.state.writes == 16  # exactly the changed entries: none written twice
-    assert len(invs["cms-prod"]) == 8 and len(invs["cms-staging"]) == 8
+    assert len(invs["cms-prod"]) == 8
+    assert len(invs["cms-staging"]) == 8

@@ -41,7 +41,8 @@ def test_demo_story_then_a_second_run_writes_nothing(db_url: str, tmp_path: Path
         second = asyncio.run(run_demo(client, tmp_path, out=quiet()))
     finally:
         client.close()
-    assert first.first_run and not second.first_run
+    assert first.first_run
+    assert not second.first_run
     assert {r: o["status"] for r, o in first.rollouts.items()} == {
         "r1": "Succeeded",
         "r2": "Succeeded",
@@ -218,8 +219,10 @@ def test_the_audit_chain_verifies_over_a_rollout(db_url: str, tmp_path: Path) ->
         ok, kinds, tampered = asyncio.run(check())
     finally:
         client.close()
-    assert ok[0] and ok[1] == len(kinds) > 20
+    assert ok[0]
+    assert ok[1] == len(kinds) > 20
     assert {"policy", "plan", "apply", "measurement", "analysis", "promotion.finished"} <= set(
         kinds
     )
-    assert not tampered[0] and "content does not match" in tampered[2]
+    assert not tampered[0]
+    assert "content does not match" in tampered[2]

@@ -25,7 +25,8 @@ def test_create_update_noop_with_digests_and_diffs() -> None:
     assert actions(plan) == {"a": "create", "b": "update", "c": "no-op"}
     update = next(op for op in plan.ops if op.key == "b")
     assert (update.before, update.after) == (digest(b"old\n"), digest(b"2\n"))
-    assert "-old" in plan.diffs["b"] and "+2" in plan.diffs["b"]
+    assert "-old" in plan.diffs["b"]
+    assert "+2" in plan.diffs["b"]
     assert plan.summary() == "1 to create, 1 to update, 0 to delete, 1 unchanged"
 
 
@@ -114,7 +115,8 @@ def test_plan_digest_follows_the_world() -> None:
     )
     again = Plan("d", "r1", [diff_target("t", desired, {"a": None}, {}, [], facts())])
     assert one.digest == again.digest != two.digest
-    assert one.has_changes() and not one.has_errors()
+    assert one.has_changes()
+    assert not one.has_errors()
     assert one.to_dict()["totals"]["create"] == 1
 
 

@@ -4,7 +4,8 @@
 and ``Idempotency-Key`` (a replayed key returns the first answer and writes nothing),
 ``GET /api/entries?space=&owner=`` (``{count, items}``), ``GET /api/health``, and
 ``POST /admin/faults`` (``{"entries": "drop"}`` hides every entry from listings, which makes a
-content smoke test fail; ``{"delay": 0.2}`` slows every write; ``{}`` clears faults). ``writes`` counts stored changes.
+content smoke test fail; ``{"delay": 0.2}`` slows every write; ``{}`` clears faults).
+``writes`` counts stored changes.
 """
 
 from __future__ import annotations
