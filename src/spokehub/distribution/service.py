@@ -190,17 +190,41 @@ async def status(client: Client, hub: str | Path, distribution: str) -> dict[str
     return {"distribution": distribution, "targets": targets, "promotions": proms}
 
 
+async def distributions(client: Client) -> list[str]:
+    """Every distribution that has been promoted at least once (from the store alone)."""
+    await client.ensure_schema()
+
+    def read(tx: Any) -> list[str]:
+        rows = tx.execute("SELECT DISTINCT distribution FROM dist_promotions ORDER BY 1")
+        return [str(r[0]) for r in rows.fetchall()]
+
+    found: list[str] = await client.store.transact(read, write=False)
+    return found
+
+
+async def overview(client: Client, distribution: str) -> dict[str, Any]:
+    """Status from the store alone (no hub folder needed): what the dashboard shows."""
+    await client.ensure_schema()
+    rows = await inventory.targets(client.store, distribution)
+    invs = await inventory.load_all(client.store, distribution)
+    targets = [
+        {
+            "target": name,
+            "release": row.get("release"),
+            "sync": row.get("sync", "Unknown"),
+            "health": row.get("health", "Unknown"),
+            "resources": len(invs.get(name, {})),
+            "last_drift": (row.get("detail") or {}).get("last_drift"),
+        }
+        for name, row in sorted(rows.items())
+    ]
+    proms = await inventory.promotions(client.store, distribution)
+    return {"distribution": distribution, "targets": targets, "promotions": proms}
+
+
 async def timeline(
     client: Client, distribution: str, release: str | None = None
 ) -> list[dict[str, Any]]:
     await client.ensure_schema()
     found = await audit.entries(client.store, distribution=distribution, release=release)
     return [e.to_dict() for e in found]
-
-
-def finished_ok(run: RunRecord) -> bool:
-    return (
-        run.status is RunStatus.COMPLETED
-        and isinstance(run.result, dict)
-        and run.result.get("status") == "Succeeded"
-    )

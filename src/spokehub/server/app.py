@@ -31,6 +31,7 @@ from spokehub.runtime.definitions import REGISTRY
 from spokehub.runtime.loader import import_app
 from spokehub.runtime.worker import Worker
 from spokehub.server import api, dashboard, hooks
+from spokehub.server import distribution as dist_routes
 from spokehub.server.auth import LoginRequired, Principal, public, require
 from spokehub.server.config import ServerConfig
 from spokehub.server.errors import ERROR_RESPONSES, error_response, install_error_handlers
@@ -103,6 +104,8 @@ def create_app(
     app.include_router(hooks.router)
     app.include_router(_probes)
     app.include_router(dashboard.router)
+    app.include_router(dist_routes.api_router)
+    app.include_router(dist_routes.ui_router)
     return app
 
 
