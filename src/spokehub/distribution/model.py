@@ -61,10 +61,10 @@ class DesiredResource:
     key: str
     data: bytes
     media_type: str = "application/octet-stream"
+    digest: str = field(init=False, compare=False)
 
-    @property
-    def digest(self) -> str:
-        return digest(self.data)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "digest", digest(self.data))
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +75,10 @@ class Observed:
     data: bytes
     etag: str | None = None
     owner: str | None = None
+    digest: str = field(init=False, compare=False)
 
-    @property
-    def digest(self) -> str:
-        return digest(self.data)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "digest", digest(self.data))
 
 
 @dataclass(frozen=True, slots=True)

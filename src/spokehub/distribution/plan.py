@@ -143,6 +143,9 @@ def unified(key: str, before: bytes | None, after: bytes | None) -> str:
     a, b = _text(before), _text(after)
     if a is None or b is None:
         return f"binary or large resource {key}: contents differ\n"
+    if not a and b:  # a new resource: every line is an addition (difflib is slow at this)
+        body = "".join("+" + (line if line.endswith("\n") else line + "\n") for line in b)
+        return f"--- a/{key}\n+++ b/{key}\n@@ -0,0 +1,{len(b)} @@\n{body}"
     lines = difflib.unified_diff(a, b, f"a/{key}", f"b/{key}", n=2)
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import os
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -79,23 +80,28 @@ class FilesSource:
         base = self._release_root(release)
         if not base.is_dir():
             raise UnknownRelease(f"release {release!r} not found: {base} does not exist")
+        # Names, sizes and modification times: cheap on large build folders, and any rebuild
+        # that changes a file changes the digest. Resource digests stay content digests.
         h = hashlib.sha256()
         for p in sorted(base.rglob("*")):
             if p.is_file():
-                h.update(p.relative_to(base).as_posix().encode() + b"\0" + p.read_bytes())
+                st = p.stat()
+                h.update(
+                    f"{p.relative_to(base).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode()
+                )
         return "sha256:" + h.hexdigest()
 
     def render(
         self, release: str, target: TargetView, transforms: Sequence[TransformStep]
     ) -> dict[str, bytes]:
-        folder = self.root / _format(self.template, release=release, target=target.as_dict())
-        if not folder.is_dir():
-            return {}
-        return {
-            p.relative_to(folder).as_posix(): p.read_bytes()
-            for p in sorted(folder.rglob("*"))
-            if p.is_file()
-        }
+        folder = str(self.root / _format(self.template, release=release, target=target.as_dict()))
+        out: dict[str, bytes] = {}
+        for here, _, names in os.walk(folder):
+            rel = os.path.relpath(here, folder).replace(os.sep, "/")
+            for name in names:
+                with open(os.path.join(here, name), "rb") as fh:
+                    out[name if rel == "." else f"{rel}/{name}"] = fh.read()
+        return dict(sorted(out.items()))
 
 
 class _Dotted(string.Formatter):

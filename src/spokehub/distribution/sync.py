@@ -32,6 +32,8 @@ from spokehub.distribution.plan import Plan, TargetPlan, diff_target
 from spokehub.distribution.wiring import DistContext
 from spokehub.store import Store
 
+ACK_CHUNK = 16
+
 
 def idempotency_key(release_digest: str, target: str, key: str, after: str | None) -> str:
     """``H(release digest, target, resource key, desired digest)``: equal keys, equal effect."""
@@ -162,7 +164,9 @@ async def apply_target(
     if adapter.capabilities()["batch_atomic"]:
         batches = [keyed] if keyed else []
     else:
-        batches = [[item] for item in keyed]
+        # Acknowledged in chunks: a crash re-examines at most one chunk, and each resource in
+        # it is then a no-op (digest already right, or the idempotency key replayed).
+        batches = [keyed[i : i + ACK_CHUNK] for i in range(0, len(keyed), ACK_CHUNK)]
     for batch in batches:
         results = await asyncio.to_thread(adapter.apply_batch, batch, ctx=actx)
         outcome.results.extend(results)

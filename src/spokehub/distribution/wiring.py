@@ -76,6 +76,7 @@ class DistContext:
     dist: Manifest
     source: ArtifactSource
     _adapters: dict[str, BaseAdapter] = field(default_factory=dict)
+    _by_name: dict[str, Manifest] | None = None
 
     @classmethod
     def build(cls, hub: Hub, distribution: str) -> DistContext:
@@ -100,9 +101,11 @@ class DistContext:
         return [t for _, t in sorted(self.hub.targets.items()) if matches(selector, t.labels)]
 
     def target(self, name: str) -> Manifest:
-        for t in self.targets():
-            if t.name == name:
-                return t
+        if self._by_name is None:
+            self._by_name = {t.name: t for t in self.targets()}
+        found = self._by_name.get(name)
+        if found is not None:
+            return found
         raise DistributionError(f"target {name!r} is not part of distribution {self.name!r}")
 
     def adapter(self, name: str) -> BaseAdapter:

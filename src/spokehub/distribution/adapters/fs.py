@@ -57,10 +57,10 @@ class FsAdapter(BaseAdapter):
         )
 
     def _file(self, key: str) -> Path:
-        path = (self.root / key).resolve()
-        if self.root.resolve() not in path.parents:
+        parts = key.split("/")
+        if not key or key.startswith("/") or ".." in parts or "\\" in key:
             raise AdapterError(f"resource key {key!r} leaves the target folder {self.root}")
-        return path
+        return self.root / key
 
     def _lock(self) -> dict[str, dict[str, str]]:
         try:
@@ -83,7 +83,8 @@ class FsAdapter(BaseAdapter):
         out: dict[str, Observed | None] = {}
         for key in keys:
             try:
-                data = self._file(key).read_bytes()
+                with open(self._file(key), "rb") as fh:
+                    data = fh.read()
             except FileNotFoundError:
                 out[key] = None
                 continue
