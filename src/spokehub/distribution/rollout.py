@@ -23,6 +23,7 @@ from spokehub.distribution.steps import (
     measure,
     note,
     plan_wave,
+    probe,
     restore,
     webhook_gate,
 )
@@ -83,6 +84,8 @@ async def _wave(
             "health": "Healthy",
             "planned": t["changes"],
         }
+    for t in todo:
+        t["endpoint"] = await _hold_or_route(req, t)
     await _apply_wave(req, wave, todo, applied, report)
     if not skip_analysis:
         for template in wave["analysis"]:
@@ -104,7 +107,8 @@ async def _apply_wave(
     for i in range(0, len(todo), wave["max"]):
         batch = todo[i : i + wave["max"]]
         results = await asyncio.gather(
-            *(apply_one(req, t["target"], t["plan"]) for t in batch), return_exceptions=True
+            *(apply_one(req, t["target"], t["plan"], t.get("endpoint")) for t in batch),
+            return_exceptions=True,
         )
         for t, result in zip(batch, results, strict=True):
             applied.append((t["target"], t["previous"]))  # even a partial apply is undone
@@ -120,6 +124,33 @@ async def _apply_wave(
                 failures.append(f"{t['target']} is Degraded: {result['reason']}")
         if failures:
             raise _Stop(f"wave {wave['name']}: " + "; ".join(failures))
+
+
+async def _hold_or_route(req: RolloutRequest, t: dict[str, Any]) -> int | None:
+    """Predictive sync: a target forecast to fail is held until healthy (bounded), then routed
+    to its first alternative endpoint, or the wave stops. Every decision is recorded."""
+    guess = t.get("forecast") or {}
+    if not guess.get("risky"):
+        return None
+    name = t["target"]
+    await note(req, "predict", {"decision": "hold", **guess}, name)
+    waited = 0.0
+    while True:
+        answer = await probe(req, name)
+        if answer["healthy"]:
+            why = f"healthy after holding {waited:g}s"
+            await note(req, "predict", {"decision": "proceed", "reason": why}, name)
+            return None
+        if waited >= t["max_hold"]:
+            break
+        await sleep(t["check_every"])  # durable: the hold survives a worker restart
+        waited += t["check_every"]
+    why = f"{guess['reason']}; still unhealthy after {waited:g}s ({answer['reason']})"
+    if t["alternatives"]:
+        await note(req, "predict", {"decision": "route", "endpoint": 0, "reason": why}, name)
+        return 0
+    await note(req, "predict", {"decision": "stop", "reason": why}, name)
+    raise _Stop(f"{name} is forecast to fail and no alternative endpoint is declared: {why}")
 
 
 async def _analysis(

@@ -74,6 +74,15 @@ TARGET: dict[str, Any] = {
             "properties": {"prune": {"enum": ["allow", "confirm", "deny"]}},
         },
         "alternatives": {"type": "array", "items": {"type": "object"}},
+        "predictive": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "maxHold": _DURATION,
+                "checkEvery": _DURATION,
+                "maxFailureRate": {"type": "number", "minimum": 0, "maximum": 1},
+            },
+        },
     },
 }
 

@@ -19,10 +19,16 @@ from pydantic import BaseModel
 from spokehub.distribution import audit, inventory
 from spokehub.distribution.analysis import measure as take_measurement
 from spokehub.distribution.errors import PlanStale, PreconditionFailed
+from spokehub.distribution.forecast import forecast, remember
 from spokehub.distribution.manifests import load_hub, manifest_files, seconds
 from spokehub.distribution.plan import TargetPlan
 from spokehub.distribution.policy import ManifestPolicies, PolicyResult
-from spokehub.distribution.sync import apply_target, plan_target, restore_target
+from spokehub.distribution.sync import (
+    apply_target,
+    plan_target,
+    plan_target_sync,
+    restore_target,
+)
 from spokehub.distribution.wiring import DistContext, target_view, wave_targets
 from spokehub.engine.retry import RetryPolicy
 from spokehub.runtime.definitions import step
@@ -196,6 +202,7 @@ async def plan_wave(req: RolloutRequest, wave: dict[str, Any]) -> dict[str, Any]
     out: list[dict[str, Any]] = []
     problems: list[str] = []
     async with inventory.open_state(req.db) as store:
+        rows = await inventory.targets(store, ctx.name)
         plans = await asyncio.gather(
             *(plan_target(ctx, store, req.release, ctx.target(n)) for n in wave["targets"])
         )
@@ -237,9 +244,37 @@ async def plan_wave(req: RolloutRequest, wave: dict[str, Any]) -> dict[str, Any]
                     "previous": {k: [e.digest, e.release] for k, e in previous.items()},
                     "changes": len(tplan.changes()),
                     "prune_approval": tplan.prune_needs_approval,
+                    **_predictive(target, (rows.get(target.name) or {}).get("detail") or {}),
                 }
             )
     return {"targets": out, "problems": problems}
+
+
+def _predictive(target: Any, detail: dict[str, Any]) -> dict[str, Any]:
+    spec = target.spec.get("predictive") or {}
+    guess = forecast(detail.get("history", []), max_failure_rate=spec.get("maxFailureRate", 0.5))
+    return {
+        "forecast": guess.to_dict(),
+        "max_hold": seconds(spec.get("maxHold"), 30.0),
+        "check_every": seconds(spec.get("checkEvery"), 5.0),
+        "alternatives": len(target.spec.get("alternatives", [])),
+    }
+
+
+async def _remember(store: Store, ctx: DistContext, target: str, ok: bool, took: float) -> None:
+    rows = await inventory.targets(store, ctx.name)
+    history = ((rows.get(target) or {}).get("detail") or {}).get("history", [])
+    await inventory.set_target(
+        store, ctx.name, target, time.time(), detail={"history": remember(history, ok, took)}
+    )
+
+
+@step(name="spokehub.dist.probe")
+async def probe(req: RolloutRequest, target: str) -> dict[str, Any]:
+    """Ask a held target whether it is healthy now (read-only)."""
+    ctx = context_for(req.hub, req.distribution)
+    health = await asyncio.to_thread(ctx.adapter(target).health, [])
+    return {"healthy": health.status.value == "Healthy", "reason": health.reason}
 
 
 @step(
@@ -248,12 +283,32 @@ async def plan_wave(req: RolloutRequest, wave: dict[str, Any]) -> dict[str, Any]
         max_attempts=3, initial_delay=0.2, jitter=0, non_retryable=(PlanStale, PreconditionFailed)
     ),
 )
-async def apply_one(req: RolloutRequest, target: str, plan: dict[str, Any]) -> dict[str, Any]:
-    """Apply one target's plan (each resource acknowledged in the inventory as it lands)."""
+async def apply_one(
+    req: RolloutRequest, target: str, plan: dict[str, Any], endpoint: int | None = None
+) -> dict[str, Any]:
+    """Apply one target's plan (each resource acknowledged in the inventory as it lands).
+
+    With ``endpoint`` (predictive sync routed the target to one of its alternatives) the
+    target is planned again against that endpoint first.
+    """
     ctx = context_for(req.hub, req.distribution)
     tplan = TargetPlan.from_dict(plan)
+    manifest = ctx.target(target)
+    started = time.perf_counter()
     async with inventory.open_state(req.db) as store:
-        outcome = await apply_target(ctx, store, req.release, ctx.target(target), tplan)
+        if endpoint is not None:
+            inv = await inventory.load(store, ctx.name, target)
+            tplan = await asyncio.to_thread(
+                plan_target_sync, ctx, req.release, manifest, inv, endpoint=endpoint
+            )
+        try:
+            outcome = await apply_target(
+                ctx, store, req.release, manifest, tplan, endpoint=endpoint
+            )
+        except Exception:
+            await _remember(store, ctx, target, False, time.perf_counter() - started)
+            raise
+        await _remember(store, ctx, target, outcome.health != "Degraded", outcome.seconds)
         await inventory.set_target(
             store,
             ctx.name,
@@ -267,10 +322,11 @@ async def apply_one(req: RolloutRequest, target: str, plan: dict[str, Any]) -> d
                     "changed": outcome.changed,
                     "seconds": outcome.seconds,
                     "health_reason": outcome.reason,
+                    "endpoint": endpoint,
                 }
             },
         )
-        await _note(store, req, "apply", outcome.to_dict(), target)
+        await _note(store, req, "apply", {**outcome.to_dict(), "endpoint": endpoint}, target)
     return outcome.to_dict()
 
 

@@ -49,12 +49,13 @@ def plan_target_sync(
     desired: Mapping[str, DesiredResource] | None = None,
     *,
     discover: bool = True,
+    endpoint: int | None = None,
 ) -> TargetPlan:
     """Read the target and diff it; adapter failures become ``TargetPlan.error``."""
     try:
-        adapter = ctx.adapter(target.name)
-        want = dict(desired) if desired is not None else ctx.desired(release, target)
-        facts = ctx.facts(target)
+        adapter = ctx.adapter(target.name, endpoint)
+        want = dict(desired) if desired is not None else ctx.desired(release, target, endpoint)
+        facts = ctx.facts(target, endpoint)
         keys = sorted(set(want) | set(inv))
         observed = adapter.read(keys) if facts.can_read else {}
         found = list(adapter.discover(Scope())) if discover and facts.can_read else []
@@ -144,6 +145,7 @@ async def apply_target(
     *,
     desired: Mapping[str, DesiredResource] | None = None,
     record_release: str | None = None,
+    endpoint: int | None = None,
 ) -> ApplyOutcome:
     """Apply a target's planned changes; each resource is acknowledged in the inventory.
 
@@ -151,9 +153,13 @@ async def apply_target(
     (and its idempotency key makes a repeated write harmless at the target).
     """
     started = time.perf_counter()
-    want = desired if desired is not None else await asyncio.to_thread(ctx.desired, release, target)
+    want = (
+        desired
+        if desired is not None
+        else await asyncio.to_thread(ctx.desired, release, target, endpoint)
+    )
     ops = _fill(plan, want)
-    adapter = ctx.adapter(target.name)
+    adapter = ctx.adapter(target.name, endpoint)
     rdigest = ctx.source.release_digest(release) if desired is None else release
     keyed = [(op, idempotency_key(rdigest, target.name, op.key, op.after)) for op in ops]
     actx = ApplyContext(

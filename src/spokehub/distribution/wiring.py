@@ -108,16 +108,21 @@ class DistContext:
             return found
         raise DistributionError(f"target {name!r} is not part of distribution {self.name!r}")
 
-    def adapter(self, name: str) -> BaseAdapter:
-        found = self._adapters.get(name)
+    def adapter(self, name: str, endpoint: int | None = None) -> BaseAdapter:
+        """The target's adapter; ``endpoint`` picks one of its ``alternatives`` instead."""
+        cache = name if endpoint is None else f"{name}#{endpoint}"
+        found = self._adapters.get(cache)
         if found is None:
             t = self.target(name)
             creds = resolve_credentials(t.spec.get("credentialsRef"), self.hub.root)
-            config = _absolute_paths(dict(t.spec.get("config", {})), self.hub.root)
+            config = dict(t.spec.get("config", {}))
+            if endpoint is not None:
+                config.update(t.spec.get("alternatives", [])[endpoint])
+            config = _absolute_paths(config, self.hub.root)
             found = load_adapter_class(t.spec["adapter"])(
                 config, credentials=creds, owner=self.owner
             )
-            self._adapters[name] = found
+            self._adapters[cache] = found
         return found
 
     def transforms_for(self, target: Manifest) -> list[TransformStep]:
@@ -132,16 +137,18 @@ class DistContext:
             )
         return chosen
 
-    def desired(self, release: str, target: Manifest) -> dict[str, DesiredResource]:
-        adapter = self.adapter(target.name)
+    def desired(
+        self, release: str, target: Manifest, endpoint: int | None = None
+    ) -> dict[str, DesiredResource]:
+        adapter = self.adapter(target.name, endpoint)
         files = self.source.render(release, target_view(target), self.transforms_for(target))
         return {
             key: DesiredResource(key, adapter.canonicalize(key, data), _media(key))
             for key, data in sorted(files.items())
         }
 
-    def facts(self, target: Manifest) -> TargetFacts:
-        adapter = self.adapter(target.name)
+    def facts(self, target: Manifest, endpoint: int | None = None) -> TargetFacts:
+        adapter = self.adapter(target.name, endpoint)
         caps = adapter.capabilities()
         protect = (target.spec.get("protect") or {}).get("prune", "allow")
         return TargetFacts(
