@@ -57,7 +57,8 @@ def test_a_risky_target_that_stays_down_is_routed_to_its_alternative(
             CmsServer() as alt,
         ):
             down.state.faults = {"health": "down"}
-            extra = f'  predictive: {{maxHold: 200ms, checkEvery: 100ms}}\n  alternatives: [{{baseUrl: "{alt.url}"}}]'
+            extra = "  predictive: {maxHold: 200ms, checkEvery: 100ms}\n"
+            extra += f'  alternatives: [{{baseUrl: "{alt.url}"}}]'
             point_prod_at(hub, down, extra)
             seed(client, FAILING)
             result = rollout(client, hub, "r1")
