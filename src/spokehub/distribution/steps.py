@@ -123,7 +123,7 @@ def _waves(ctx: DistContext) -> list[dict[str, Any]]:
 async def begin(req: RolloutRequest) -> dict[str, Any]:
     """Check the release may go out (not failed before, pre-release policy), list the waves."""
     ctx = context_for(req.hub, req.distribution)
-    rdigest = ctx.source.release_digest(req.release)
+    rdigest = ctx.release_digest(req.release)
     async with inventory.open_state(req.db) as store:
         proms = {p["release"]: p for p in await inventory.promotions(store, req.distribution)}
         prev = proms.get(req.release)

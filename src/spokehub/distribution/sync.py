@@ -73,7 +73,7 @@ async def plan_distribution(
     ctx: DistContext, store: Store, release: str, *, targets: list[Manifest] | None = None
 ) -> Plan:
     """The whole plan; nothing is written anywhere."""
-    ctx.source.release_digest(release)  # an unknown release fails here, before any read
+    ctx.release_digest(release)  # an unknown release fails here, before any read
     invs = await inventory.load_all(store, ctx.name)
     chosen = ctx.targets() if targets is None else targets
     plans = await asyncio.to_thread(
@@ -160,7 +160,7 @@ async def apply_target(
     )
     ops = _fill(plan, want)
     adapter = ctx.adapter(target.name, endpoint)
-    rdigest = ctx.source.release_digest(release) if desired is None else release
+    rdigest = ctx.release_digest(release) if desired is None else release
     keyed = [(op, idempotency_key(rdigest, target.name, op.key, op.after)) for op in ops]
     actx = ApplyContext(
         release=release, owner=ctx.owner, summary=plan.summary(), distribution=ctx.name

@@ -77,6 +77,14 @@ class DistContext:
     source: ArtifactSource
     _adapters: dict[str, BaseAdapter] = field(default_factory=dict)
     _by_name: dict[str, Manifest] | None = None
+    _digests: dict[str, str] = field(default_factory=dict)
+
+    def release_digest(self, release: str) -> str:
+        """The source's digest of ``release``, once per context (releases are immutable)."""
+        found = self._digests.get(release)
+        if found is None:
+            found = self._digests[release] = self.source.release_digest(release)
+        return found
 
     @classmethod
     def build(cls, hub: Hub, distribution: str) -> DistContext:

@@ -124,7 +124,11 @@ class FsAdapter(BaseAdapter):
 
     def _apply_one(self, op: Op, mine: dict[str, str], check: bool) -> OpResult:
         path = self._file(op.key)
-        current = self.read([op.key])[op.key]
+        try:
+            with open(path, "rb") as fh:
+                current: Observed | None = Observed(op.key, fh.read())
+        except FileNotFoundError:
+            current = None
         if check_precondition(op.key, current, op, op.precondition() if check else None):
             _remember(mine, op)
             return OpResult(op.key, op.action, op.after, changed=False, detail="already applied")
