@@ -19,7 +19,12 @@ def test_quick_run_measures_every_section(tmp_path: Path) -> None:
         timeout=110,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
-    for label in ("plan (wall)", "plan (CPU)", "no-change rollout", "engine CPU / applied resource"):
+    for label in (
+        "plan (wall)",
+        "plan (CPU)",
+        "no-change rollout",
+        "engine CPU / applied resource",
+    ):
         assert label in proc.stdout
     figures = json.loads(out.read_text())
     assert figures["plan"]["resources"] == 500

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
@@ -81,3 +82,18 @@ def test_the_demo_command(sqlite_url: str, tmp_path: Path) -> None:
     assert "spokehub serve" in out
     again = cli(sqlite_url, "demo", "--dir", str(tmp_path)).output
     assert "writes to targets in this run: 0" in again
+
+
+def test_without_the_extra_the_error_says_what_to_install(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "cel_expr_python" else real(name, *a),
+    )
+    out = cli(sqlite_url, "demo", "--dir", str(tmp_path), code=2).output
+    assert "pip install 'spokehub[distribution]'" in out

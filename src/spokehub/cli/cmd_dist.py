@@ -30,19 +30,25 @@ _SIGN = {"create": "+", "update": "~", "delete": "-", "conflict": "!", "no-op": 
 _COLOUR = {"create": "green", "update": "yellow", "delete": "red", "conflict": "magenta"}
 
 
-def _dist_errors() -> None:
-    from spokehub.cli import support
-    from spokehub.distribution.errors import DistributionError  # noqa: F401 - codes below
+def _need_extra() -> None:
+    """The distribution commands need the ``distribution`` extra; say so instead of a trace."""
+    import importlib.util
 
-    support._EXIT_BY_CODE.setdefault("manifest_invalid", EXIT_USAGE)
-    support._EXIT_BY_CODE.setdefault("plan_stale", 4)
-    support._EXIT_BY_CODE.setdefault("release_not_found", 3)
-    support._EXIT_BY_CODE.setdefault("cel", EXIT_USAGE)
+    missing = [
+        m
+        for m in ("yaml", "httpx", "cel_expr_python", "jsonschema_rs")
+        if not importlib.util.find_spec(m)
+    ]
+    if missing:
+        fail(
+            f"spokehub dist needs {', '.join(missing)}: pip install 'spokehub[distribution]'",
+            EXIT_USAGE,
+        )
 
 
 @dist_app.callback()
 def _setup() -> None:
-    _dist_errors()
+    _need_extra()
 
 
 def print_plan(plan: Any, out: Console, *, diffs: bool = True) -> None:
@@ -336,6 +342,7 @@ def demo_command(
     ] = False,
 ) -> None:
     """Distribute design tokens and an API spec to 8 targets, offline, in seconds."""
+    _need_extra()
     from spokehub.distribution.demo.scenario import run_demo
 
     where = Path(os.path.abspath(folder))

@@ -47,6 +47,11 @@ _EXIT_BY_CODE = {
     "lease_lost": EXIT_STORE,
     "run_failed": EXIT_RUN_FAILED,
     "run_cancelled": EXIT_RUN_FAILED,
+    # distribution (spokehub dist ...)
+    "manifest_invalid": EXIT_USAGE,
+    "cel": EXIT_USAGE,
+    "release_not_found": EXIT_NOT_FOUND,
+    "plan_stale": EXIT_CONFLICT,
 }
 
 
