@@ -27,6 +27,7 @@ from spokehub.distribution.inventory import Change, Entry
 from spokehub.distribution.manifests import Manifest, seconds
 from spokehub.distribution.model import Action, ApplyContext, Observed, Op, Scope
 from spokehub.distribution.plan import unified
+from spokehub.distribution.policy import ManifestPolicies
 from spokehub.distribution.sync import idempotency_key
 from spokehub.distribution.wiring import DistContext
 from spokehub.store import Store
@@ -248,6 +249,13 @@ async def _check_one(
     )
     drifted = report.drifted()
     state = "InSync" if not drifted else "Drifted"
+    if drifted and heal and report.mode in ("correct", "adopt"):
+        ruled = ManifestPolicies(ctx.policies())(
+            "drift", {"drift": report.to_dict()}, target.labels
+        )
+        if ruled.denied:  # policy says: alert, do not touch
+            report.mode = f"{report.mode} (policy: {ruled.message()})"
+            heal = False
     if drifted and heal and report.mode == "correct":
         state = await _correct(ctx, store, target, report, inv, blobs, observed, detail, now)
     elif drifted and heal and report.mode == "adopt":

@@ -16,7 +16,17 @@ from spokehub.distribution.manifests import Manifest
 from spokehub.distribution.selectors import matches
 
 STAGES = ("pre-release", "post-transform", "pre-apply", "analysis", "drift", "rollback")
-_VARS = ["plan", "target", "release", "wave", "distribution", "drift", "request"]
+VARIABLES = [
+    "plan",
+    "target",
+    "release",
+    "wave",
+    "distribution",
+    "drift",
+    "request",
+    "artifact",
+    "measurements",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +100,7 @@ class ManifestPolicies:
 def _validate(v: Mapping[str, Any], document: Mapping[str, Any]) -> tuple[bool, str]:
     expr = v["expression"]
     try:
-        ok = compile_cel(expr, _VARS).check(document)
+        ok = compile_cel(expr, VARIABLES).check(document)
     except CelError as exc:
         return False, f"could not evaluate {expr!r} ({exc}); failing closed"
     return ok, v.get("message") or f"failed: {expr}"

@@ -19,6 +19,7 @@ from spokehub.distribution.steps import (
     RolloutRequest,
     apply_one,
     begin,
+    check_policy,
     finish,
     measure,
     note,
@@ -179,6 +180,10 @@ async def _analysis(
             await note(
                 req, "analysis", {"metric": key, "verdict": verdict, "phases": phases}, target
             )
+            doc = {"measurements": {"metric": key, "verdict": verdict, "phases": phases}}
+            ruled = await check_policy(req, "analysis", doc, target)
+            if ruled["denied"] and not metric.get("dryRun"):
+                raise _Stop(f"analysis {key}: policy denied: {ruled['message']}")
             if metric.get("dryRun"):
                 continue
             if verdict == "Failed":

@@ -217,6 +217,23 @@ async def plan_wave(req: RolloutRequest, wave: dict[str, Any]) -> dict[str, Any]
                 "distribution": {"name": ctx.name},
                 "request": {"actor": req.actor, "time": time.time()},
             }
+            artifact = {
+                "keys": [o.key for o in tplan.ops if o.after],
+                "count": sum(1 for o in tplan.ops if o.after),
+            }
+            shaped = _policy(
+                ctx, "post-transform", {**doc, "artifact": artifact}, dict(target.labels)
+            )
+            if shaped.violations:
+                await _note(
+                    store,
+                    req,
+                    "policy",
+                    {"stage": "post-transform", **shaped.to_dict()},
+                    target.name,
+                )
+            if shaped.denied:
+                problems.append(f"{target.name}: policy denied: {shaped.message()}")
             decision = _policy(ctx, "pre-apply", doc, dict(target.labels))
             await _note(
                 store,
@@ -373,6 +390,19 @@ async def restore(req: RolloutRequest, target: str, previous: dict[str, Any]) ->
         )
         await _note(store, req, "rollback", outcome.to_dict(), target)
     return outcome.to_dict()
+
+
+@step(name="spokehub.dist.policy")
+async def check_policy(
+    req: RolloutRequest, stage: str, document: dict[str, Any], target: str = ""
+) -> dict[str, Any]:
+    """Evaluate the policies of ``stage`` (e.g. ``analysis``) and record the decision."""
+    ctx = context_for(req.hub, req.distribution)
+    labels = dict(ctx.target(target).labels) if target else {}
+    decision = _policy(ctx, stage, document, labels)
+    async with inventory.open_state(req.db) as store:
+        await _note(store, req, "policy", {"stage": stage, **decision.to_dict()}, target)
+    return {"denied": decision.denied, "message": decision.message()}
 
 
 @step(name="spokehub.dist.note")

@@ -9,6 +9,7 @@ from spokehub.distribution.adapters.base import is_installed
 from spokehub.distribution.cel import CelError, compile_cel
 from spokehub.distribution.errors import DistributionError
 from spokehub.distribution.manifests import Hub, Manifest, seconds
+from spokehub.distribution.policy import VARIABLES
 from spokehub.distribution.selectors import matches
 from spokehub.distribution.wiring import order_transforms, resolve_credentials
 
@@ -27,7 +28,7 @@ def validate_hub(hub: Hub) -> None:
         _check_distribution(hub, dist)
 
 
-_POLICY_VARS = ["plan", "target", "release", "wave", "distribution", "drift", "request"]
+_POLICY_VARS = VARIABLES
 
 
 def _cel(m: Manifest, source: str, pointer: str, variables: list[str]) -> None:
