@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,7 @@ from spokehub.distribution.wiring import DistContext
 from spokehub.store import Store
 
 ACK_CHUNK = 16
+PLAN_THREADS = 8
 
 
 def idempotency_key(release_digest: str, target: str, key: str, after: str | None) -> str:
@@ -76,9 +78,17 @@ async def plan_distribution(
     ctx.release_digest(release)  # an unknown release fails here, before any read
     invs = await inventory.load_all(store, ctx.name)
     chosen = ctx.targets() if targets is None else targets
-    plans = await asyncio.to_thread(
-        lambda: [plan_target_sync(ctx, release, t, invs.get(t.name, {})) for t in chosen]
-    )
+    if chosen:
+        ctx.target(chosen[0].name)  # builds the name index once, before the threads
+
+    def one(t: Manifest) -> TargetPlan:
+        return plan_target_sync(ctx, release, t, invs.get(t.name, {}))
+
+    # Reading targets waits on disks and networks, not on the CPU: several at once.
+    with ThreadPoolExecutor(max_workers=PLAN_THREADS, thread_name_prefix="spokehub-plan") as pool:
+        plans = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: list(pool.map(one, chosen))
+        )
     return Plan(ctx.name, release, plans)
 
 
