@@ -97,3 +97,30 @@ def test_without_the_extra_the_error_says_what_to_install(
     )
     out = cli(sqlite_url, "demo", "--dir", str(tmp_path), code=2).output
     assert "pip install 'spokehub[distribution]'" in out
+
+
+def test_a_manual_gate_waits_for_approve_then_resume(sqlite_url: str, tmp_path: Path) -> None:
+    (tmp_path / "manifests").mkdir()
+    (tmp_path / "releases/r1/web").mkdir(parents=True)
+    (tmp_path / "releases/r1/web/a.txt").write_text("a\n")
+    head = "apiVersion: spokehub.dev/v1alpha1\n"
+    (tmp_path / "manifests/h.yaml").write_text(
+        head + "kind: Target\nmetadata: {name: web, labels: {ring: '1'}}\n"
+        "spec: {adapter: fs, config: {path: out/web}}\n---\n"
+        + head
+        + "kind: Distribution\nmetadata: {name: d}\nspec:\n  source: {use: files}\n"
+        "  targets: {selector: {matchLabels: {ring: '1'}}}\n  rollout: r\n---\n"
+        + head
+        + "kind: Rollout\nmetadata: {name: r}\nspec:\n"
+        "  waves: [{name: broad, targets: {matchLabels: {ring: '1'}}, gate: manual}]\n"
+    )
+    hub = ["--hub", str(tmp_path)]
+    waiting = cli(sqlite_url, "dist", "rollout", "d", "r1", *hub, "--id", "gate-1").output
+    assert "waits for approval promote:broad" in waiting
+    again = cli(sqlite_url, "dist", "resume", "gate-1").output
+    assert "waits for approval promote:broad" in again  # nobody decided yet
+    cli(sqlite_url, "approve", "gate-1", "--name", "promote:broad")
+    assert "Succeeded" in cli(sqlite_url, "dist", "resume", "gate-1").output
+    assert (tmp_path / "out/web/a.txt").read_text() == "a\n"
+    watch = cli(sqlite_url, "dist", "drift", "d", *hub, "--every", "1s", "--rounds", "1").output
+    assert watch.strip()

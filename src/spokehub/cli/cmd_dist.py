@@ -231,10 +231,32 @@ def drift_command(
     no_heal: Annotated[
         bool, typer.Option("--no-heal", help="Only report, whatever the targets' modes say.")
     ] = False,
+    every: Annotated[
+        str | None,
+        typer.Option("--every", help="Start a durable watch: a check every DURATION (e.g. 10m)."),
+    ] = None,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Checks of the watch.")] = 6,
     as_json: AsJson = False,
 ) -> None:
-    """Compare every target with what was applied; exit 2 when drift remains."""
+    """Compare every target with what was applied; exit 2 when drift remains.
+
+    With ``--every`` it starts the scheduled drift workflow instead and prints its run id;
+    a worker (``spokehub worker --app spokehub.distribution``) runs it.
+    """
     from spokehub.distribution import service
+
+    if every is not None:
+        from spokehub.distribution.manifests import seconds
+
+        interval = seconds(every, 600.0)
+        handle = run_with_client(
+            ctx,
+            lambda c: service.start_watch(
+                c, hub, distribution, every=interval, rounds=rounds, heal=not no_heal
+            ),
+        )
+        typer.echo(handle.id)
+        return
 
     reports = run_with_client(ctx, lambda c: service.drift(c, hub, distribution, heal=not no_heal))
     remaining = [r for r in reports if (r.drifted() and not r.corrected) or r.fighting or r.error]

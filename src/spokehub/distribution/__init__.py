@@ -39,9 +39,11 @@ from spokehub.distribution.plan import Plan, TargetPlan, diff_target
 from spokehub.distribution.rollout import WORKFLOW_NAME, rollout_workflow
 from spokehub.distribution.source import ArtifactSource, FilesSource, TargetView, TransformStep
 from spokehub.distribution.steps import RolloutRequest
+from spokehub.distribution.watch import WATCH_WORKFLOW, WatchRequest, drift_watch
 from spokehub.distribution.wiring import DistContext
 
 __all__ = [
+    "WATCH_WORKFLOW",
     "WORKFLOW_NAME",
     "Action",
     "AdapterError",
@@ -72,8 +74,10 @@ __all__ = [
     "TargetPlan",
     "TargetView",
     "TransformStep",
+    "WatchRequest",
     "diff_target",
     "digest",
+    "drift_watch",
     "load_adapter_class",
     "load_hub",
     "rollout_workflow",

@@ -113,9 +113,17 @@ async def drive(client: Client, run_id: str, on_gate: GateHook | None = None) ->
             await client.reject_async(run_id, name=name, by="cli")
 
 
-def _waits_for_human(run: RunRecord, decided: set[str]) -> bool:
+async def _waits_for_human(client: Client, run: RunRecord, decided: set[str]) -> bool:
+    """True when the run waits for an approval nobody has decided yet.
+
+    The run row keeps listing the approval until a worker consumes the decision, so the
+    inbox (decisions not yet consumed) is what tells "decided" from "waiting".
+    """
     name = pending_approval(run)
-    return run.status is RunStatus.WAITING and name is not None and name not in decided
+    if run.status is not RunStatus.WAITING or name is None or name in decided:
+        return False
+    inbox = await client.store.inbox(run.id)
+    return not any(item.kind == "approval" and item.name == name for item in inbox)
 
 
 async def _execute(client: Client, run_id: str, decided: set[str]) -> RunRecord:
@@ -123,7 +131,7 @@ async def _execute(client: Client, run_id: str, decided: set[str]) -> RunRecord:
     from spokehub.runtime.worker import Worker
 
     run = await client.get_run_async(run_id)
-    if run.status.finished or _waits_for_human(run, decided):
+    if run.status.finished or await _waits_for_human(client, run, decided):
         return run
     worker = Worker(client, queues=[run.queue], root_id=run.root_id)
     seen: dict[str, RunRecord] = {}
@@ -131,7 +139,7 @@ async def _execute(client: Client, run_id: str, decided: set[str]) -> RunRecord:
     async def check() -> bool:
         current = worker.watched_final or await client.get_run_async(run_id)
         seen["run"] = current
-        return current.status.finished or _waits_for_human(current, decided)
+        return current.status.finished or await _waits_for_human(client, current, decided)
 
     await worker.run(until_async=check, watch=run_id)
     return seen.get("run") or await client.get_run_async(run_id)
@@ -162,6 +170,32 @@ async def drift(
     await client.ensure_schema()
     ctx = context_for(hub_path(hub), distribution)
     return await check_distribution(ctx, client.store, now=now, heal=heal)
+
+
+async def start_watch(
+    client: Client,
+    hub: str | Path,
+    distribution: str,
+    *,
+    every: float,
+    rounds: int,
+    heal: bool = True,
+) -> RunHandle[Any]:
+    """Start the scheduled drift-check workflow (rounds of checks, durable timers between)."""
+    from spokehub.distribution.watch import WatchRequest, drift_watch
+
+    await client.ensure_schema()
+    root = hub_path(hub)
+    context_for(root, distribution)
+    req = WatchRequest(
+        hub=root,
+        distribution=distribution,
+        db=client.settings.database_url,
+        every=every,
+        rounds=rounds,
+        heal=heal,
+    )
+    return await client.start_async(drift_watch, req)
 
 
 async def status(client: Client, hub: str | Path, distribution: str) -> dict[str, Any]:

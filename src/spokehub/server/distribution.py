@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
 from spokehub.distribution import service
@@ -26,6 +26,9 @@ api_router = APIRouter(
 ui_router = APIRouter(prefix="/ui/distributions", include_in_schema=False)
 Reader = Annotated[Principal, Depends(require(Permission.READ))]
 UiReader = Annotated[Principal, Depends(require(Permission.READ, login_url=LOGIN_URL))]
+# Bounded like run ids, so a request can be wrong (and the API fuzzer can try that).
+Name = Annotated[str, Path(min_length=1, max_length=200)]
+Release = Annotated[str | None, Query(min_length=1, max_length=200)]
 
 
 @api_router.get("")
@@ -35,14 +38,14 @@ async def list_distributions(state: StateDep, _: Reader) -> list[str]:
 
 
 @api_router.get("/{name}")
-async def get_distribution(name: str, state: StateDep, _: Reader) -> dict[str, Any]:
+async def get_distribution(name: Name, state: StateDep, _: Reader) -> dict[str, Any]:
     """Per target: release, sync, health, resources owned, last drift check; the promotions."""
     return await service.overview(state.client, name)
 
 
 @api_router.get("/{name}/audit")
 async def get_audit(
-    name: str, state: StateDep, _: Reader, release: Annotated[str | None, Query()] = None
+    name: Name, state: StateDep, _: Reader, release: Release = None
 ) -> list[dict[str, Any]]:
     """The audit timeline (hash-chained), optionally of one release."""
     return await service.timeline(state.client, name, release)
@@ -59,11 +62,11 @@ async def distributions_page(
 
 @ui_router.get("/{name}", response_class=HTMLResponse)
 async def distribution_page(
-    name: str,
+    name: Name,
     request: Request,
     state: StateDep,
     principal: UiReader,
-    release: Annotated[str | None, Query()] = None,
+    release: Release = None,
 ) -> HTMLResponse:
     found = await service.overview(state.client, name)
     chosen = release or (found["promotions"][-1]["release"] if found["promotions"] else None)

@@ -262,7 +262,10 @@ def _summary(console: Console, result: DemoResult, hub: Path) -> None:
     )
     console.print(f"done in {result.seconds:.1f}s. Run it again: it writes nothing.")
     console.print(
-        "\n[bold]next[/bold]: spokehub serve (dashboard: Distribution page) | "
-        f"spokehub dist status {DIST} --hub {hub} | spokehub dist plan {DIST} --hub {hub} | "
-        f"git -C {hub / 'targets/ios-app'} log --all --oneline"
+        "\n[bold]next[/bold]: spokehub serve, then open /ui/distributions (targets by state, "
+        f"releases wave by wave, audit timeline, drift diffs) | spokehub dist status {DIST} "
+        f"--hub {hub} | spokehub dist audit {DIST} --verify | "
+        f"git -C {hub / 'targets/ios-app'} log --all --oneline\n"
+        "(the demo's CMS and webhook receiver run only while the demo runs: `spokehub demo` "
+        "again replays the story, writing nothing)"
     )
