@@ -126,3 +126,21 @@ def test_unified_diff_of_binary_content_is_one_line() -> None:
         == "binary or large resource x.bin: contents differ\n"
     )
     assert Action.NOOP.value == "no-op"
+
+
+def test_label_selectors() -> None:
+    from spokehub.distribution.selectors import matches
+
+    labels = {"ring": "1", "env": "prod"}
+    assert matches(None, labels)
+    assert matches({"matchLabels": {"ring": "1"}}, labels)
+    assert not matches({"matchLabels": {"ring": "0"}}, labels)
+    ops = [
+        ({"key": "env", "operator": "In", "values": ["prod", "staging"]}, True),
+        ({"key": "env", "operator": "NotIn", "values": ["prod"]}, False),
+        ({"key": "ring", "operator": "Exists"}, True),
+        ({"key": "team", "operator": "DoesNotExist"}, True),
+        ({"key": "ring", "operator": "DoesNotExist"}, False),
+    ]
+    for expr, want in ops:
+        assert matches({"matchExpressions": [expr]}, labels) is want, expr
