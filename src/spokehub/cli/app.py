@@ -18,6 +18,7 @@ from spokehub.cli import (
     cmd_audit,
     cmd_contracts,
     cmd_db,
+    cmd_dist,
     cmd_patterns,
     cmd_policy,
     cmd_run,
@@ -88,6 +89,7 @@ cmd_contracts.register(app)
 cmd_schedules.register(app)
 cmd_ai.register(app)
 cmd_patterns.register(app)
+cmd_dist.register(app)
 
 
 def main() -> None:

@@ -66,6 +66,11 @@ _EXIT_BY_CODE = {
     "pattern_invalid": EXIT_USAGE,
     "pattern_not_found": EXIT_NOT_FOUND,
     "version_too_low": EXIT_CONFLICT,
+    # distribution (spokehub dist ...)
+    "manifest_invalid": EXIT_USAGE,
+    "cel": EXIT_USAGE,
+    "release_not_found": EXIT_NOT_FOUND,
+    "plan_stale": EXIT_CONFLICT,
 }
 
 

@@ -36,6 +36,7 @@ from spokehub.runtime.definitions import REGISTRY
 from spokehub.runtime.loader import import_app
 from spokehub.runtime.worker import Worker
 from spokehub.server import ai, api, approval_links, audit, dashboard, hooks, integrations_api
+from spokehub.server import distribution as dist_routes
 from spokehub.server.auth import LoginRequired, Principal, public, require
 from spokehub.server.config import ServerConfig
 from spokehub.server.errors import ERROR_RESPONSES, error_response, install_error_handlers
@@ -128,6 +129,8 @@ def create_app(
     app.include_router(audit.ui_router)
     app.include_router(approval_links.router)
     app.include_router(ai.router)
+    app.include_router(dist_routes.api_router)
+    app.include_router(dist_routes.ui_router)
     return app
 
 

@@ -1,0 +1,157 @@
+"""``http-cms``: a REST content service; entries upserted by external id with optimistic locking.
+
+Wire contract (what ``spokehub.distribution.demo.cms`` serves, and what a real CMS adapter
+maps to): ``GET/PUT/DELETE {baseUrl}/entries/{type}/{id}`` with ``ETag``/``If-Match`` (and
+``If-None-Match: *`` to create), an ``Idempotency-Key`` header on every write, the owner in
+``meta.managedBy``, ``GET {baseUrl}/entries?space=`` to list and ``GET {baseUrl}/health``.
+Keys are ``type/id``; the content is the entry's ``data`` as canonical JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from spokehub.distribution.adapters.base import BaseAdapter, check_precondition
+from spokehub.distribution.errors import AdapterError, PreconditionFailed
+from spokehub.distribution.model import (
+    Action,
+    ApplyContext,
+    Capabilities,
+    Health,
+    HealthStatus,
+    Observed,
+    Op,
+    OpResult,
+    Precondition,
+    Scope,
+    canonical_json,
+)
+
+
+class HttpCmsAdapter(BaseAdapter):
+    """Upsert entries in a CMS space over HTTP (``config.baseUrl``, ``config.space``)."""
+
+    kind = "http-cms"
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        *,
+        credentials: str | None = None,
+        owner: str = "spokehub",
+    ) -> None:
+        super().__init__(config, credentials=credentials, owner=owner)
+        if not config.get("baseUrl"):
+            raise AdapterError("an http-cms target needs spec.config.baseUrl")
+        self.base = str(config["baseUrl"]).rstrip("/")
+        self.space = str(config.get("space", "default"))
+        headers = {"Authorization": f"Bearer {credentials}"} if credentials else {}
+        self.http = httpx.Client(timeout=float(config.get("timeout", 10.0)), headers=headers)
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            read=True,
+            delete=True,
+            conditional_write=True,
+            batch_atomic=False,
+            change_request=False,
+            ownership_marker="metadata-field",
+        )
+
+    def canonicalize(self, key: str, data: bytes) -> bytes:
+        try:
+            return canonical_json(json.loads(data))
+        except ValueError as exc:
+            raise AdapterError(f"{key}: CMS entries are JSON ({exc})") from exc
+
+    def _url(self, key: str) -> str:
+        if key.count("/") != 1:
+            raise AdapterError(f"CMS keys are 'type/id', got {key!r}")
+        return f"{self.base}/entries/{key}?space={self.space}"
+
+    def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return self.http.request(method, url, **kwargs)
+        except httpx.HTTPError as exc:
+            raise AdapterError(f"{method} {url}: {exc}") from exc
+
+    def _observed(self, key: str, body: Any, etag: str | None) -> Observed:
+        if not isinstance(body, dict) or "data" not in body:
+            raise AdapterError(f"{key}: the CMS answered something that is not an entry")
+        meta = body.get("meta") or {}
+        return Observed(key, canonical_json(body["data"]), etag=etag, owner=meta.get("managedBy"))
+
+    def read(self, keys: Sequence[str]) -> Mapping[str, Observed | None]:
+        out: dict[str, Observed | None] = {}
+        for key in keys:
+            self.calls["read"] += 1
+            resp = self._request("GET", self._url(key))
+            if resp.status_code == 404:
+                out[key] = None
+                continue
+            if resp.status_code != 200:
+                raise AdapterError(f"GET {key}: HTTP {resp.status_code}")
+            out[key] = self._observed(key, _json(resp, key), resp.headers.get("ETag"))
+        return out
+
+    def discover(self, scope: Scope) -> Iterable[Observed]:
+        self.calls["discover"] += 1
+        resp = self._request("GET", f"{self.base}/entries", params={"space": self.space})
+        if resp.status_code != 200:
+            raise AdapterError(f"listing entries: HTTP {resp.status_code}")
+        items = _json(resp, "entries").get("items", [])
+        return [
+            self._observed(f"{it['type']}/{it['id']}", it, it.get("etag"))
+            for it in items
+            if f"{it['type']}/{it['id']}".startswith(scope.prefix)
+        ]
+
+    def apply(
+        self, op: Op, *, idempotency_key: str, expect: Precondition | None, ctx: ApplyContext
+    ) -> OpResult:
+        current = self.read([op.key])[op.key]
+        if check_precondition(op.key, current, op, expect):
+            return OpResult(op.key, op.action, op.after, changed=False, detail="already applied")
+        headers = {"Idempotency-Key": idempotency_key}
+        if current is None:
+            headers["If-None-Match"] = "*"
+        elif current.etag:
+            headers["If-Match"] = current.etag
+        if op.action is Action.DELETE:
+            resp = self._request("DELETE", self._url(op.key), headers=headers)
+            self.calls["delete"] += 1
+        else:
+            body = {
+                "data": json.loads(op.data or b"null"),
+                "meta": {"managedBy": ctx.owner, "release": ctx.release},
+            }
+            resp = self._request("PUT", self._url(op.key), json=body, headers=headers)
+            self.calls["write"] += 1
+        if resp.status_code == 412:
+            raise PreconditionFailed(f"{op.key}: changed at the CMS while applying; plan again")
+        if resp.status_code >= 300:
+            raise AdapterError(f"{op.action} {op.key}: HTTP {resp.status_code} {resp.text[:200]}")
+        return OpResult(op.key, op.action, op.after, changed=True)
+
+    def health(self, results: Sequence[OpResult]) -> Health:
+        try:
+            resp = self.http.get(f"{self.base}/health")
+            ok = resp.status_code == 200 and bool(resp.json().get("ok"))
+        except (httpx.HTTPError, ValueError, AttributeError) as exc:
+            return Health(HealthStatus.DEGRADED, f"health check failed: {exc}")
+        if not ok:
+            return Health(
+                HealthStatus.DEGRADED, f"/health answered {resp.status_code} {resp.text[:100]}"
+            )
+        return Health(HealthStatus.HEALTHY, "CMS /health ok")
+
+
+def _json(resp: httpx.Response, what: str) -> Any:
+    try:
+        return resp.json()
+    except ValueError as exc:
+        raise AdapterError(f"{what}: the CMS answered non-JSON ({resp.text[:80]!r})") from exc

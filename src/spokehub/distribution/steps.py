@@ -1,0 +1,430 @@
+"""The durable steps of a rollout: each one loads the hub, does one thing, and records it.
+
+Steps receive the ``RolloutRequest`` (hub folder, distribution, release, database URL) so any
+worker process can run them; the ``DistContext`` is cached per process while manifests are
+unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import BaseModel
+
+from spokehub.distribution import audit, inventory
+from spokehub.distribution.analysis import measure as take_measurement
+from spokehub.distribution.errors import PlanStale, PreconditionFailed
+from spokehub.distribution.forecast import forecast, remember
+from spokehub.distribution.manifests import load_hub, manifest_files, seconds
+from spokehub.distribution.plan import TargetPlan
+from spokehub.distribution.policy import ManifestPolicies, PolicyResult
+from spokehub.distribution.sync import (
+    apply_target,
+    plan_target,
+    plan_target_sync,
+    restore_target,
+)
+from spokehub.distribution.wiring import DistContext, target_view, wave_targets
+from spokehub.engine.retry import RetryPolicy
+from spokehub.runtime.definitions import step
+from spokehub.store import Store
+
+FAILED = ("Failed", "RolledBack")
+
+
+class RolloutRequest(BaseModel):
+    """What a rollout run is about. ``mode`` is ``rollout`` or ``rollback``."""
+
+    hub: str
+    distribution: str
+    release: str
+    db: str
+    mode: str = "rollout"
+    retry: bool = False
+    reason: str = ""
+    actor: str = "cli"
+
+
+_CACHE: dict[tuple[str, str], tuple[Any, DistContext]] = {}
+
+
+def context_for(hub: str, distribution: str) -> DistContext:
+    """The distribution's context, rebuilt only when a manifest file changed."""
+    root = Path(hub)
+    stamp = tuple((str(p), p.stat().st_mtime_ns) for p in manifest_files(root))
+    cached = _CACHE.get((hub, distribution))
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    ctx = DistContext.build(load_hub(root), distribution)
+    _CACHE[(hub, distribution)] = (stamp, ctx)
+    return ctx
+
+
+async def _note(
+    store: Store, req: RolloutRequest, kind: str, detail: dict[str, Any], target: str = ""
+) -> None:
+    await audit.append(
+        store,
+        at=time.time(),
+        distribution=req.distribution,
+        release=req.release,
+        target=target,
+        kind=kind,
+        detail={"actor": req.actor, **detail},
+    )
+
+
+def _policy(
+    ctx: DistContext, stage: str, doc: dict[str, Any], labels: dict[str, str]
+) -> PolicyResult:
+    return ManifestPolicies(ctx.policies())(stage, doc, labels)
+
+
+def _max_concurrent(value: Any, count: int) -> int:
+    if isinstance(value, str) and value.endswith("%"):
+        return max(1, math.ceil(count * int(value[:-1]) / 100))
+    return max(1, int(value or count or 1))
+
+
+def _waves(ctx: DistContext) -> list[dict[str, Any]]:
+    rollout = ctx.rollout()
+    specs: list[dict[str, Any]] = (
+        rollout.spec["waves"] if rollout else [{"name": "all", "targets": {}}]
+    )
+    waves: list[dict[str, Any]] = []
+    done: list[str] = []
+    for w in specs:
+        names = [t.name for t in wave_targets(ctx, w["targets"], done)]
+        done.extend(names)
+        templates = [
+            {"name": n, "spec": ctx.hub.get("AnalysisTemplate", n).spec}
+            for n in w.get("analysis", [])
+        ]
+        waves.append(
+            {
+                "name": w["name"],
+                "targets": names,
+                "max": _max_concurrent(w.get("maxConcurrent"), len(names)),
+                "analysis": templates,
+                "gate": w.get("gate", "auto"),
+                "gateUrl": w.get("gateUrl"),
+                "gateTimeout": seconds(w["gateTimeout"], 0) if w.get("gateTimeout") else None,
+            }
+        )
+    return waves
+
+
+@step(name="spokehub.dist.begin")
+async def begin(req: RolloutRequest) -> dict[str, Any]:
+    """Check the release may go out (not failed before, pre-release policy), list the waves."""
+    ctx = context_for(req.hub, req.distribution)
+    rdigest = ctx.release_digest(req.release)
+    async with inventory.open_state(req.db) as store:
+        proms = {p["release"]: p for p in await inventory.promotions(store, req.distribution)}
+        prev = proms.get(req.release)
+        if req.mode == "rollout" and prev and prev["status"] in FAILED and not req.retry:
+            msg = (
+                f"release {req.release} failed for {req.distribution} "
+                f"({prev['detail'].get('reason', '')}); a failed release is not retried "
+                "automatically: roll out a new release or pass --retry"
+            )
+            return {"refused": msg}
+        rollout = ctx.rollout()
+        skip, why = False, ""
+        stage = "rollback" if req.mode == "rollback" else "pre-release"
+        if req.mode == "rollback":
+            skip, why = _inside_window(ctx, proms, req.release)
+            decision = _policy(
+                ctx,
+                "rollback",
+                {"release": {"id": req.release}, "request": {"reason": req.reason}},
+                {},
+            )
+        else:
+            decision = _policy(
+                ctx, "pre-release", {"release": {"id": req.release, "digest": rdigest}}, {}
+            )
+        await _note(
+            store,
+            req,
+            "policy",
+            {"stage": stage, **decision.to_dict()},
+        )
+        if decision.denied:
+            return {"refused": f"policy denied: {decision.message()}"}
+        await inventory.set_promotion(
+            store,
+            req.distribution,
+            req.release,
+            "Progressing",
+            time.time(),
+            detail={"mode": req.mode, "digest": rdigest, "reason": req.reason or why},
+        )
+        await _note(
+            store,
+            req,
+            "promotion.started",
+            {"mode": req.mode, "digest": rdigest, "skip_analysis": skip, "why": why or req.reason},
+        )
+    on_failure = (
+        (rollout.spec.get("onFailure") or {}).get("action") if rollout else None
+    ) or "rollback"
+    return {"waves": _waves(ctx), "skip_analysis": skip, "why": why, "on_failure": on_failure}
+
+
+def _inside_window(ctx: DistContext, proms: dict[str, Any], release: str) -> tuple[bool, str]:
+    rollout = ctx.rollout()
+    window = int(((rollout.spec.get("rollbackWindow") or {}) if rollout else {}).get("releases", 0))
+    good = [
+        r
+        for r, p in sorted(proms.items(), key=lambda kv: kv[1]["created_at"])
+        if p["status"] == "Succeeded"
+    ]
+    recent = good[-(window + 1) :] if window else []
+    if release in recent:
+        return (
+            True,
+            f"{release} is inside the rollbackWindow (last {window} good releases): "
+            "analysis skipped",
+        )
+    return False, ""
+
+
+@step(name="spokehub.dist.plan_wave")
+async def plan_wave(req: RolloutRequest, wave: dict[str, Any]) -> dict[str, Any]:
+    """Plan every target of a wave, snapshot their inventories, and ask pre-apply policy."""
+    ctx = context_for(req.hub, req.distribution)
+    out: list[dict[str, Any]] = []
+    problems: list[str] = []
+    async with inventory.open_state(req.db) as store:
+        rows = await inventory.targets(store, ctx.name)
+        plans = await asyncio.gather(
+            *(plan_target(ctx, store, req.release, ctx.target(n)) for n in wave["targets"])
+        )
+        for tplan in plans:
+            target = ctx.target(tplan.target)
+            previous = await inventory.load(store, ctx.name, target.name)
+            doc = {
+                "plan": {**tplan.to_dict(), "summary": tplan.summary()},
+                "target": target_view(target).as_dict(),
+                "release": {"id": req.release},
+                "wave": {"name": wave["name"]},
+                "distribution": {"name": ctx.name},
+                "request": {"actor": req.actor, "time": time.time()},
+            }
+            artifact = {
+                "keys": [o.key for o in tplan.ops if o.after],
+                "count": sum(1 for o in tplan.ops if o.after),
+            }
+            shaped = _policy(
+                ctx, "post-transform", {**doc, "artifact": artifact}, dict(target.labels)
+            )
+            if shaped.violations:
+                await _note(
+                    store,
+                    req,
+                    "policy",
+                    {"stage": "post-transform", **shaped.to_dict()},
+                    target.name,
+                )
+            if shaped.denied:
+                problems.append(f"{target.name}: policy denied: {shaped.message()}")
+            decision = _policy(ctx, "pre-apply", doc, dict(target.labels))
+            await _note(
+                store,
+                req,
+                "plan",
+                {"digest": tplan.digest(), "counts": tplan.counts(), "error": tplan.error},
+                target.name,
+            )
+            await _note(
+                store, req, "policy", {"stage": "pre-apply", **decision.to_dict()}, target.name
+            )
+            if decision.denied:
+                problems.append(f"{target.name}: policy denied: {decision.message()}")
+            if tplan.has_conflicts():
+                detail = tplan.error or "; ".join(
+                    f"{o.key}: {o.reason}"
+                    for o in tplan.ops
+                    if o.reason and o.action.value == "conflict"
+                )
+                problems.append(f"{target.name}: {detail}")
+            out.append(
+                {
+                    "target": target.name,
+                    "plan": tplan.to_dict(),
+                    "previous": {k: [e.digest, e.release] for k, e in previous.items()},
+                    "changes": len(tplan.changes()),
+                    "prune_approval": tplan.prune_needs_approval,
+                    **_predictive(target, (rows.get(target.name) or {}).get("detail") or {}),
+                }
+            )
+    return {"targets": out, "problems": problems}
+
+
+def _predictive(target: Any, detail: dict[str, Any]) -> dict[str, Any]:
+    spec = target.spec.get("predictive") or {}
+    guess = forecast(detail.get("history", []), max_failure_rate=spec.get("maxFailureRate", 0.5))
+    return {
+        "forecast": guess.to_dict(),
+        "max_hold": seconds(spec.get("maxHold"), 30.0),
+        "check_every": seconds(spec.get("checkEvery"), 5.0),
+        "alternatives": len(target.spec.get("alternatives", [])),
+    }
+
+
+async def _remember(store: Store, ctx: DistContext, target: str, ok: bool, took: float) -> None:
+    rows = await inventory.targets(store, ctx.name)
+    history = ((rows.get(target) or {}).get("detail") or {}).get("history", [])
+    await inventory.set_target(
+        store, ctx.name, target, time.time(), detail={"history": remember(history, ok, took)}
+    )
+
+
+@step(name="spokehub.dist.probe")
+async def probe(req: RolloutRequest, target: str) -> dict[str, Any]:
+    """Ask a held target whether it is healthy now (read-only)."""
+    ctx = context_for(req.hub, req.distribution)
+    health = await asyncio.to_thread(ctx.adapter(target).health, [])
+    return {"healthy": health.status.value == "Healthy", "reason": health.reason}
+
+
+@step(
+    name="spokehub.dist.apply",
+    retry=RetryPolicy(
+        max_attempts=3, initial_delay=0.2, jitter=0, non_retryable=(PlanStale, PreconditionFailed)
+    ),
+)
+async def apply_one(
+    req: RolloutRequest, target: str, plan: dict[str, Any], endpoint: int | None = None
+) -> dict[str, Any]:
+    """Apply one target's plan (each resource acknowledged in the inventory as it lands).
+
+    With ``endpoint`` (predictive sync routed the target to one of its alternatives) the
+    target is planned again against that endpoint first.
+    """
+    ctx = context_for(req.hub, req.distribution)
+    tplan = TargetPlan.from_dict(plan)
+    manifest = ctx.target(target)
+    started = time.perf_counter()
+    async with inventory.open_state(req.db) as store:
+        if endpoint is not None:
+            inv = await inventory.load(store, ctx.name, target)
+            tplan = await asyncio.to_thread(
+                plan_target_sync, ctx, req.release, manifest, inv, endpoint=endpoint
+            )
+        try:
+            outcome = await apply_target(
+                ctx, store, req.release, manifest, tplan, endpoint=endpoint
+            )
+        except Exception:
+            await _remember(store, ctx, target, False, time.perf_counter() - started)
+            raise
+        await _remember(store, ctx, target, outcome.health != "Degraded", outcome.seconds)
+        await inventory.set_target(
+            store,
+            ctx.name,
+            target,
+            time.time(),
+            release=req.release,
+            health=outcome.health,
+            sync="Synced",
+            detail={
+                "last_apply": {
+                    "changed": outcome.changed,
+                    "seconds": outcome.seconds,
+                    "health_reason": outcome.reason,
+                    "endpoint": endpoint,
+                }
+            },
+        )
+        await _note(store, req, "apply", {**outcome.to_dict(), "endpoint": endpoint}, target)
+    return outcome.to_dict()
+
+
+@step(name="spokehub.dist.measure")
+async def measure(
+    req: RolloutRequest, metric: dict[str, Any], target: str, args: dict[str, Any]
+) -> dict[str, Any]:
+    """One analysis measurement, recorded with its value."""
+    ctx = context_for(req.hub, req.distribution)
+    view = target_view(ctx.target(target)).as_dict()
+    m = await asyncio.to_thread(take_measurement, metric, view, args)
+    async with inventory.open_state(req.db) as store:
+        await _note(store, req, "measurement", {"metric": metric["name"], **m.to_dict()}, target)
+    return m.to_dict()
+
+
+@step(name="spokehub.dist.gate")
+async def webhook_gate(req: RolloutRequest, wave: dict[str, Any]) -> dict[str, Any]:
+    """Ask a confirm-promotion webhook; 2xx promotes, anything else stops the rollout."""
+    body = {"distribution": req.distribution, "release": req.release, "wave": wave["name"]}
+    try:
+        resp = await asyncio.to_thread(httpx.post, wave["gateUrl"], json=body, timeout=10.0)
+        ok, why = resp.status_code < 300, f"HTTP {resp.status_code}"
+    except httpx.HTTPError as exc:
+        ok, why = False, str(exc)
+    return {"approved": ok, "reason": why}
+
+
+@step(name="spokehub.dist.restore")
+async def restore(req: RolloutRequest, target: str, previous: dict[str, Any]) -> dict[str, Any]:
+    """Compensation: put the target back to its inventory before this release."""
+    ctx = context_for(req.hub, req.distribution)
+    async with inventory.open_state(req.db) as store:
+        outcome = await restore_target(ctx, store, ctx.target(target), previous)
+        prior = sorted({r for _, r in previous.values()})
+        await inventory.set_target(
+            store,
+            ctx.name,
+            target,
+            time.time(),
+            release=prior[-1] if prior else "",
+            health=outcome.health,
+            sync="RolledBack",
+        )
+        await _note(store, req, "rollback", outcome.to_dict(), target)
+    return outcome.to_dict()
+
+
+@step(name="spokehub.dist.policy")
+async def check_policy(
+    req: RolloutRequest, stage: str, document: dict[str, Any], target: str = ""
+) -> dict[str, Any]:
+    """Evaluate the policies of ``stage`` (e.g. ``analysis``) and record the decision."""
+    ctx = context_for(req.hub, req.distribution)
+    labels = dict(ctx.target(target).labels) if target else {}
+    decision = _policy(ctx, stage, document, labels)
+    async with inventory.open_state(req.db) as store:
+        await _note(store, req, "policy", {"stage": stage, **decision.to_dict()}, target)
+    return {"denied": decision.denied, "message": decision.message()}
+
+
+@step(name="spokehub.dist.note")
+async def note(req: RolloutRequest, kind: str, detail: dict[str, Any], target: str = "") -> None:
+    """Record a decision taken in workflow code (gate, analysis verdict) in the audit trail."""
+    async with inventory.open_state(req.db) as store:
+        await _note(store, req, kind, detail, target)
+
+
+@step(name="spokehub.dist.finish")
+async def finish(
+    req: RolloutRequest, status: str, reason: str, summary: dict[str, Any]
+) -> dict[str, Any]:
+    """Mark the promotion Succeeded, Failed or RolledBack (failed ones are not retried)."""
+    async with inventory.open_state(req.db) as store:
+        await inventory.set_promotion(
+            store,
+            req.distribution,
+            req.release,
+            status,
+            time.time(),
+            detail={"reason": reason, **summary},
+        )
+        await _note(store, req, "promotion.finished", {"status": status, "reason": reason})
+    return {"status": status, "reason": reason, **summary}
