@@ -194,3 +194,10 @@ def test_uvicorn_color_message_never_reaches_the_logs(restore_root: None, fmt: s
     assert "color_message" not in text
     assert "\x1b" not in text
     assert "\\u001b" not in text
+
+
+def test_token_counts_are_not_mistaken_for_credentials() -> None:
+    from spokehub.engine.redaction import redact
+
+    shown = redact({"usage": {"prompt_tokens": 12, "max_tokens": 5}, "access_token": "s3cr3t"})
+    assert shown == {"usage": {"prompt_tokens": 12, "max_tokens": 5}, "access_token": "[redacted]"}

@@ -14,9 +14,10 @@ from typing import Any
 __all__ = ["REDACTED", "SECRET_KEY", "redact"]
 
 REDACTED = "[redacted]"
-# Keys whose values are never shown: matched anywhere in the key, ignoring case.
+# Keys whose values are never shown: matched anywhere in the key, ignoring case. "tokens"
+# (plural) is a count, as in an LLM call's ``prompt_tokens``, not a credential.
 SECRET_KEY = re.compile(
-    r"token|secret|password|passwd|authorization|api[_-]?key|cookie|credential", re.I
+    r"token(?!s)|secret|password|passwd|authorization|api[_-]?key|cookie|credential", re.I
 )
 # A credential inside free text (a logged header line, an error message): the scheme or
 # key stays, the value goes.
