@@ -80,8 +80,8 @@ class Schedule:
         check_timezone(self.timezone)
         if self.catchup not in CATCH_UP:
             raise ScheduleError(f"catch-up is one of {', '.join(CATCH_UP)}, not {self.catchup!r}")
-        if self.max_catchup < 1 or self.grace < 0:
-            raise ScheduleError("max_catchup must be >= 1 and grace >= 0 seconds")
+        if not 1 <= self.max_catchup <= 10_000 or self.grace < 0:
+            raise ScheduleError("max_catchup must be 1 to 10,000 and grace >= 0 seconds")
 
     def next_after(self, when: float) -> float:
         """The first tick strictly after ``when`` (seconds since the epoch)."""

@@ -27,12 +27,12 @@ class ScheduleIn(BaseModel):
     """A schedule to add or change (checked before anything is stored: 422 when invalid)."""
 
     name: str = Field(min_length=1, max_length=200)
-    workflow: str = Field(min_length=1)
-    cron: str = Field(min_length=1, examples=["*/5 * * * *"])
-    timezone: str = "UTC"
+    workflow: str = Field(min_length=1, max_length=200)
+    cron: str = Field(min_length=1, max_length=200, examples=["*/5 * * * *"])
+    timezone: str = Field(default="UTC", max_length=100)
     input: dict[str, Any] = Field(default_factory=dict)
     catchup: Literal["skip", "latest", "all"] = "skip"
-    max_catchup: int = Field(default=10, ge=1)
+    max_catchup: int = Field(default=10, ge=1, le=10_000)
 
 
 class ScheduleOut(ScheduleIn):
@@ -100,7 +100,7 @@ class OutboxEventOut(BaseModel):
 async def list_events(
     state: StateDep,
     _: Reader,
-    after: Annotated[int, Query(ge=0, description="The last sequence number read")] = 0,
+    after: Annotated[int, Query(ge=0, le=2**62, description="The last sequence number read")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     """Domain events from the outbox, oldest first: how SQLite-only deployments read them
@@ -111,9 +111,11 @@ async def list_events(
 
 
 class SubscriptionIn(BaseModel):
-    url: str = Field(min_length=1, examples=["https://example.com/hooks/spokehub"])
-    events: list[str] = Field(min_length=1, examples=[["run.failed", "order.*"]])
-    secret: str | None = Field(default=None, description="whsec_...; a new one if left out")
+    url: str = Field(min_length=1, max_length=2000, examples=["https://example.com/hooks/x"])
+    events: list[str] = Field(min_length=1, max_length=100, examples=[["run.failed", "order.*"]])
+    secret: str | None = Field(
+        default=None, max_length=200, description="whsec_...; a new one if left out"
+    )
 
 
 class SubscriptionOut(BaseModel):
