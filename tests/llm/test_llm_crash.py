@@ -57,6 +57,7 @@ def in_flight(server: LLMServer) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # worker processes start slowly on a loaded machine
 def test_sigkill_mid_call_never_bills_a_recorded_call_twice(tmp_path: Path) -> None:
     rng = random.Random(int(os.environ.get("CRASH_SEED", "11")))
     server = LLMServer()

@@ -20,6 +20,7 @@ LIMIT, PER = 3, 1.0
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # worker processes start slowly on a loaded machine
 def test_rate_limit_and_fallback_across_three_workers(pg_url: str, tmp_path: Path) -> None:
     primary, backup = LLMServer(), LLMServer()
 

