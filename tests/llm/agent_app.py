@@ -49,3 +49,8 @@ async def agent_publish(pages: int) -> int:
         f"publish pages 1 to {pages}", tools=[publish_page], approve_plan="never", max_steps=20
     )
     return len(result.calls)
+
+
+# Isolation processes import this module only: configure at import (see llm_app).
+if "SPOKEHUB_TEST_LLM_PRIMARY" in os.environ:
+    configure()

@@ -44,3 +44,9 @@ async def ai_twenty(tag: str) -> float:
 async def ai_one(tag: str) -> str:
     done = await llm.complete(f"{tag}", model="main")
     return done.provider
+
+
+# Poison isolation runs a suspect run in a child process that imports this module and nothing
+# else: configuration has to happen at import, as an application's module would do it.
+if "SPOKEHUB_TEST_LLM_PRIMARY" in os.environ:
+    configure()
