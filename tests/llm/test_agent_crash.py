@@ -6,50 +6,19 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
-import subprocess
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 
 from spokehub import Client, EventKind, RunStatus, Settings
 from tests.llm.server import Answer, LLMServer
+from tests.llm.test_llm_crash import LLMWorker
 
 HERE = Path(__file__).resolve().parent
 PAGES = 8
-
-
-class AgentWorker:
-    def __init__(self, db_url: str, env: dict[str, str], log: Path) -> None:
-        self._log: IO[bytes] = open(log, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "agent_worker.py"), db_url, "1.0"],
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            env={**os.environ, **env},
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line.startswith("ready"):
-            self.stop()
-            raise RuntimeError(f"worker did not start: {line!r}; see {log}")
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.stop()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        self.proc.wait(timeout=30)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        self._log.close()
 
 
 def _plan(body: dict[str, Any]) -> Answer:
@@ -89,7 +58,7 @@ def test_sigkill_while_the_agent_acts(tmp_path: Path) -> None:
         kills_mid_call = 0
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            worker = AgentWorker(db_url, env, tmp_path / "worker.log")
+            worker = LLMWorker(db_url, env, tmp_path / "worker.log", app="agent_app")
             if kills_mid_call >= 4 or all(r.status().finished for r in runs):
                 while not all(r.status().finished for r in runs):
                     time.sleep(0.05)

@@ -24,10 +24,20 @@ HERE = Path(__file__).resolve().parent
 
 
 class LLMWorker:
-    def __init__(self, db_url: str, env: dict[str, str], log: Path, *, lease: float = 1.0) -> None:
+    """A ``llm_worker.py`` process running the workflows of ``tests.llm.<app>``."""
+
+    def __init__(
+        self,
+        db_url: str,
+        env: dict[str, str],
+        log: Path,
+        *,
+        lease: float = 1.0,
+        app: str = "llm_app",
+    ) -> None:
         self._log: IO[bytes] = open(log, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "llm_worker.py"), db_url, str(lease)],
+            [sys.executable, str(HERE / "llm_worker.py"), db_url, str(lease), app],
             stdout=subprocess.PIPE,
             stderr=self._log,
             env={**os.environ, **env},
