@@ -109,3 +109,73 @@ def test_a_failed_publish_gives_its_claim_back(client: Client) -> None:
         outbox.claim(client.store, owner="other", now=client.clock.now(), lease=30, limit=10)
     )
     assert len(claimed) == 3
+
+
+DENY_POLICIES = """
+apiVersion: spokehub.dev/v1
+kind: Policy
+metadata: {name: freeze}
+spec:
+  validations:
+    - expression: "!object.frozen"
+      message: release freeze
+---
+apiVersion: spokehub.dev/v1
+kind: PolicyBinding
+metadata: {name: freeze-gate}
+spec:
+  policyName: freeze
+  match: {hooks: [gate], names: [release]}
+  actions: [Deny]
+---
+apiVersion: spokehub.dev/v1
+kind: PolicyBinding
+metadata: {name: freeze-step}
+spec:
+  policyName: freeze
+  match: {hooks: [step], names: [itest_push]}
+  actions: [Deny]
+"""
+
+
+@step(name="itest_push")
+async def itest_push(frozen: bool) -> str:
+    return "pushed"
+
+
+@workflow(name="itest.outbox.push")
+async def push_flow() -> str:
+    return await itest_push(True)
+
+
+@workflow(name="itest.outbox.release")
+async def release_flow(frozen: bool) -> str:
+    from spokehub.governance import policy_gate
+
+    await policy_gate("release", {"frozen": frozen})
+    return "released"
+
+
+def test_a_policy_denial_is_a_domain_event(client: Client) -> None:
+    from spokehub.governance import Policies, PolicyInterceptor, load_policy_texts
+
+    policies = Policies(load_policy_texts([("p.yaml", DENY_POLICIES)]), clock=client.clock)
+    client.interceptors = (*client.interceptors, PolicyInterceptor(policies))
+    install_outbox(client)
+    allowed = client.start(release_flow.options(run_id="rel-ok"), False)
+    held = client.start(release_flow.options(run_id="rel-held"), True)
+    run_until_idle(client)
+    assert allowed.result() == "released"
+    with pytest.raises(RunFailed, match="release freeze"):
+        held.result()
+    names = {(m.payload["run_id"], m.name) for m in _sync(read(client.store))}
+    assert ("rel-held", "policy.denied") in names
+    assert ("rel-ok", "policy.denied") not in names
+    denied = [m for m in _sync(read(client.store)) if m.name == "policy.denied"]
+    assert denied[0].payload["data"]["decision"] == "deny"
+    pushed = client.start(push_flow.options(run_id="push-held"))
+    run_until_idle(client)
+    with pytest.raises(RunFailed):
+        pushed.result()
+    names = {(m.payload["run_id"], m.name) for m in _sync(read(client.store))}
+    assert ("push-held", "policy.denied") in names  # the step was refused before it ran

@@ -7,8 +7,10 @@ position>``, stable forever, so a publisher that crashes after publishing and be
 publishes the same id again and consumers can deduplicate.
 
 Domain events: ``run.started``, ``run.completed``, ``run.failed``, ``run.cancelled``,
-``step.failed`` (after the last attempt), ``approval.requested``, ``approval.decided``, and
-the names given to ``emit(name, payload)`` by workflow code.
+``step.failed`` (after the last attempt), ``approval.requested``, ``approval.decided``,
+``policy.denied`` (a gate's or a step's denial: the ledger event that records it; a denied
+*start* stores no run, so it is in the audit trail only), and the names given to
+``emit(name, payload)`` by workflow code.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 from spokehub.engine.events import Event, EventKind
 from spokehub.errors import ConfigurationError
+from spokehub.governance.hooks import GATE_STEP
 from spokehub.store.base import Store, Tx
 
 EMIT_STEP = "spokehub.emit"
@@ -52,6 +55,8 @@ class OutboxMessage:
 
 def domain_name(event: Event) -> str | None:
     """The domain event a ledger event stands for, if any."""
+    if _denied(event):
+        return "policy.denied"
     simple = _SIMPLE.get(event.kind)
     if simple is not None:
         return simple
@@ -64,10 +69,24 @@ def domain_name(event: Event) -> str | None:
     return None
 
 
+def _denied(event: Event) -> bool:
+    """A policy denial: a gate's decision, or a step refused before it ran."""
+    if event.kind is EventKind.POLICY_DECIDED:
+        return event.data.get("decision") == "deny"
+    if event.kind is EventKind.STEP_COMPLETED and event.data.get("name") == GATE_STEP:
+        result = event.data.get("result")
+        return isinstance(result, dict) and result.get("decision") == "deny"
+    if event.kind is EventKind.STEP_FAILED:
+        error = event.data.get("error")
+        return isinstance(error, dict) and error.get("code") == "policy_denied"
+    return False
+
+
 def _payload(name: str, run_id: str, workflow: str | None, event: Event) -> dict[str, Any]:
     data = event.data
-    if event.kind is EventKind.STEP_COMPLETED:  # an emit: the payload is what was emitted
-        data = data["result"].get("payload")
+    if event.kind is EventKind.STEP_COMPLETED:  # an emit's payload, or a gate's decision
+        result = data["result"]
+        data = result if name == "policy.denied" else result.get("payload")
     return {
         "id": f"{run_id}:{event.position}",
         "event": name,
