@@ -166,8 +166,11 @@ def test_a_valid_plan_runs_as_durable_steps(client: Client, llm_server: LLMServe
     assert names == [
         "agent.note",  # intent
         "llm.complete",  # the planner
+        "agent.policy",  # the policy's verdict on the plan, recorded
         "agent.note",  # the accepted plan
+        "agent.policy",  # the verdict on each call, at the moment it runs
         "lookup_product",
+        "agent.policy",
         "tool.fix_copy",
         "agent.note",  # finished
     ]
@@ -257,3 +260,50 @@ def test_policy_at_execute_step_refuses_a_call_built_from_results(
     assert CALLS["set_price"] == 0
     assert any("a price under 1.00 needs a human" in r for r in out["rejections"])
     assert out["replans"] == 1
+
+
+GOVERNED = """
+apiVersion: spokehub.dev/v1
+kind: Policy
+metadata: {name: price-floor}
+spec:
+  validations:
+    - expression: object.args.cents >= 100
+      messageExpression: "'price ' + string(object.args.cents) + ' is under the floor'"
+---
+apiVersion: spokehub.dev/v1
+kind: PolicyBinding
+metadata: {name: agent-price-floor}
+spec:
+  policyName: price-floor
+  match: {hooks: [agent.execute_step], names: [set_price]}
+  actions: [Deny]
+"""
+
+
+@workflow
+async def ag_governed(intent: str) -> dict[str, Any]:
+    from spokehub.governance import Policies, load_policy_texts
+
+    policies = Policies(load_policy_texts([("agent.yaml", GOVERNED)]))
+    result = await agents.run(
+        intent, tools=[set_price], approve_plan="never", policy=agents.governed(policies)
+    )
+    return {"calls": len(result.calls), "rejections": result.rejections}
+
+
+def test_the_governance_layer_decides_for_the_agent(client: Client, llm_server: LLMServer) -> None:
+    setup(llm_server)
+    llm_server.add(plan(call("c1", "set_price", sku="J-1", cents=50)), plan())
+    handle = client.start(ag_governed, "price J-1")
+    run_until_idle(client)
+    out = handle.result(timeout=10)
+    assert CALLS["set_price"] == 0
+    assert any("price 50 is under the floor" in r for r in out["rejections"])
+    verdicts = [
+        e.data["result"]
+        for e in client.events(handle.id)
+        if e.kind is EventKind.STEP_COMPLETED and e.data["name"] == "agent.policy"
+    ]
+    # the plans pass, the call is refused: each verdict recorded once, never asked again
+    assert verdicts == [None, "price-floor: price 50 is under the floor", None]

@@ -30,8 +30,9 @@ and the final answer (``agent.note`` steps carry the bookkeeping).
 
 from __future__ import annotations
 
+import inspect
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -40,6 +41,7 @@ from pydantic import BaseModel, Field, ValidationError
 from spokehub.errors import SpokehubError
 from spokehub.intelligence import llm
 from spokehub.intelligence.tools import Tool, ToolRegistry, errors_of
+from spokehub.runtime.context import step_context, workflow_context
 from spokehub.runtime.definitions import step
 from spokehub.runtime.primitives import approval
 from spokehub.types import JSON
@@ -53,8 +55,15 @@ __all__ = [
     "run",
 ]
 
-PolicyCheck = Callable[[str, Mapping[str, Any]], "str | None"]
-"""``(hook point, document) -> denial message or None``: the governance layer's seam."""
+PolicyCheck = Callable[[str, Mapping[str, Any]], "str | Awaitable[str | None] | None"]
+"""``(hook point, document) -> denial message or None`` (or an awaitable of it).
+
+``governed(policies)`` makes one from the governance layer's ``Policies`` (hook points
+``agent.plan`` and ``agent.execute_step``). Every answer is recorded as an ``agent.policy``
+step, so a replay acts on the verdict the run got, even after the policies changed."""
+
+# The policy of each agent run that is executing in this process, found by the recording step.
+_POLICIES: dict[str, PolicyCheck] = {}
 
 SYSTEM = (
     "You are the planner of an automation agent. Turn the intent into the smallest plan of "
@@ -122,6 +131,42 @@ class _State:
     refused: str | None = None  # the call refused before it ran, if that is how a plan ended
 
 
+@step(name="agent.policy")
+async def _ask_policy(point: str, document: JSON) -> str | None:
+    """Ask the run's policy at ``point``; the answer is recorded (replays never re-ask)."""
+    check = _POLICIES.get(step_context().run_id)
+    if check is None:
+        raise SpokehubError("the agent's policy is not registered in this process")
+    answer = check(point, document)
+    if inspect.isawaitable(answer):
+        answer = await answer
+    return None if answer is None else str(answer)
+
+
+def governed(policies: Any) -> PolicyCheck:
+    """A ``PolicyCheck`` deciding with the governance layer's ``Policies``.
+
+    Bindings match the hook points ``agent.plan`` (document: ``{"calls": [...]}``) and
+    ``agent.execute_step`` (``{"tool", "risk", "labels", "args"}``; the tool is the ``name``).
+    """
+    from spokehub.governance import Subject, register_hook
+
+    register_hook("agent.plan", "an agent's plan before it runs: object = {calls: [...]}")
+    register_hook(
+        "agent.execute_step", "one tool call of an agent: object = {tool, risk, labels, args}"
+    )
+
+    async def check(point: str, document: Mapping[str, Any]) -> str | None:
+        ctx = step_context()
+        name = document.get("tool") if point == "execute_step" else None
+        labels = tuple(document.get("labels", ()))
+        subject = Subject(f"agent.{point}", ctx.workflow, name, None, ctx.run_id, labels)
+        decision = await policies.decide(subject, dict(document), enforce=False)
+        return "; ".join(decision.messages("deny")) or "denied" if decision.denied else None
+
+    return check
+
+
 @step(name="agent.note")
 async def _note(kind: str, data: JSON) -> JSON:
     """Put the agent's bookkeeping (intent, rejections, outcome) in the ledger."""
@@ -167,7 +212,28 @@ async def run(
             "need max_steps >= 1, plan_attempts >= 1, max_replans >= 0 and max_rounds >= 1"
         )
     registry = ToolRegistry(tools)
-    guard = _Guard(registry, policy, [s for s in secrets if s], max_steps)
+    guard = _Guard(registry, policy is not None, [s for s in secrets if s], max_steps)
+    if policy is not None:
+        _POLICIES[workflow_context().run_id] = policy
+    try:
+        return await _run(intent, registry, guard, constraints, approve_plan, approvers,
+                          plan_attempts, max_replans, max_rounds, model)  # fmt: skip
+    finally:
+        _POLICIES.pop(workflow_context().run_id, None)
+
+
+async def _run(
+    intent: str,
+    registry: ToolRegistry,
+    guard: _Guard,
+    constraints: Sequence[str],
+    approve_plan: str,
+    approvers: Sequence[str],
+    plan_attempts: int,
+    max_replans: int,
+    max_rounds: int,
+    model: str | None,
+) -> AgentResult:
     state = _State()
     await _note("intent", {"intent": guard.mask(intent), "tools": [t.name for t in registry]})
     rounds = 0
@@ -216,7 +282,7 @@ async def _plan(
         state.plans += 1
         state.cost += completion.cost
         plan: PlanDraft = completion.output
-        problems = guard.check_plan(plan, {c["id"] for c in state.done})
+        problems = await guard.check_plan(plan, {c["id"] for c in state.done})
         if not problems:
             accepted = json.loads(guard.mask(plan.model_dump_json()))
             await _note("plan", {"version": state.plans, **accepted})
@@ -276,7 +342,7 @@ async def _execute(
             return f"call {call.id} ({call.tool}): arguments invalid at run time: " + "; ".join(
                 errors_of(exc) if not isinstance(exc, _BadReference) else [str(exc)]
             )
-        refused = guard.check_call(call.id, tool, args)
+        refused = await guard.check_call(call.id, tool, args)
         if refused:
             state.refused = call.id
             return refused
@@ -342,7 +408,7 @@ class _Guard:
     def __init__(
         self,
         registry: ToolRegistry,
-        policy: PolicyCheck | None,
+        policy: bool,
         secrets: list[str],
         max_steps: int,
     ) -> None:
@@ -351,7 +417,7 @@ class _Guard:
         self.secrets = secrets
         self.max_steps = max_steps
 
-    def check_plan(self, plan: PlanDraft, done: set[str]) -> list[str]:
+    async def check_plan(self, plan: PlanDraft, done: set[str]) -> list[str]:
         problems: list[str] = []
         if len(plan.calls) > self.max_steps:
             problems.append(f"calls: {len(plan.calls)} calls; at most {self.max_steps} allowed")
@@ -362,8 +428,11 @@ class _Guard:
                 problems.append(f"{where}.id: {call.id!r} is used twice")
             problems += self._check_planned(call, where, seen)
             seen.add(call.id)
-        if not problems and self.policy is not None:
-            denial = self.policy("plan", {"calls": [c.model_dump(mode="json") for c in plan.calls]})
+        if not problems and self.policy:
+            calls = json.loads(
+                self.mask(json.dumps([c.model_dump(mode="json") for c in plan.calls]))
+            )
+            denial = await _ask_policy("plan", {"calls": calls})
             if denial:
                 problems.append(f"policy (plan): {denial}")
         return problems
@@ -387,15 +456,14 @@ class _Guard:
         problems += self._secret_problems(call.args, f"{where}.args")
         return problems
 
-    def check_call(self, call_id: str, tool: Tool, args: dict[str, Any]) -> str | None:
+    async def check_call(self, call_id: str, tool: Tool, args: dict[str, Any]) -> str | None:
         leaks = self._secret_problems(args, f"call {call_id} ({tool.name})")
         if leaks:
             return leaks[0]
-        if self.policy is not None:
-            denial = self.policy(
-                "execute_step",
-                {"tool": tool.name, "risk": tool.risk, "labels": list(tool.labels), "args": args},
-            )
+        if self.policy:
+            document = {"tool": tool.name, "risk": tool.risk, "labels": list(tool.labels),
+                        "args": args}  # fmt: skip
+            denial = await _ask_policy("execute_step", document)
             if denial:
                 return f"policy (execute_step) refused call {call_id} ({tool.name}): {denial}"
         return None
