@@ -71,6 +71,21 @@ def test_missing_api_key_is_named_at_the_call() -> None:
     assert "sk-x" not in repr(keyed.providers["default"].api_key)  # type: ignore[attr-defined]
 
 
+def test_the_api_key_can_be_a_secret_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    from spokehub.governance import REDACTOR
+
+    monkeypatch.setenv("LLM_TEST_KEY", "sk-from-the-secret-store")
+    config = LLMConfig.from_env(
+        {
+            "SPOKEHUB_LLM_BASE_URL": "https://api.example.com/v1",
+            "SPOKEHUB_LLM_API_KEY": "secret://LLM_TEST_KEY",
+        }
+    )
+    key = config.providers["default"].api_key  # type: ignore[attr-defined]
+    assert key.value == "sk-from-the-secret-store"
+    assert "sk-from-the-secret-store" not in REDACTOR.text("sent sk-from-the-secret-store")
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [

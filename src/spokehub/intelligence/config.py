@@ -229,6 +229,10 @@ def _default_provider(get: _Reader) -> tuple[dict[str, Provider], str | None]:
             "(e.g. https://api.openai.com/v1 or http://127.0.0.1:8080/v1)"
         )
     key = get.text("SPOKEHUB_LLM_API_KEY")
+    if key is not None and key.startswith("secret://"):
+        from spokehub.governance import resolve_reference
+
+        key = resolve_reference(key)  # and masked by value wherever spokehub writes text
     host = urlsplit(base_url).hostname or ""
     if key is None and host not in _LOOPBACK:
         return {}, (
