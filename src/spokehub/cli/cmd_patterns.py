@@ -309,6 +309,13 @@ def guide_command(
             "--scripted", help="JSON file of answers by section id (the scripted generator)."
         ),
     ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="Generate changed sections with this model (SPOKEHUB_LLM_* settings).",
+        ),
+    ] = None,
     approve: Annotated[
         list[str] | None, typer.Option("--approve", help="Approve a pending section (repeatable).")
     ] = None,
@@ -317,13 +324,20 @@ def guide_command(
 ) -> None:
     """Refresh the LLM-drafted guide's changed sections, or approve pending ones.
 
-    Without --scripted nothing is generated: the command shows what is accepted and pending.
+    Without --scripted or --model nothing is generated: the command shows what is accepted and
+    pending.
     Approved sections are pinned in llm.lock.json, which `build -p guide` renders offline.
     """
     import json
 
     from spokehub.patterns import load_hub
-    from spokehub.patterns.guide import LOCK_NAME, GuideLock, ScriptedGenerator, refresh_guide
+    from spokehub.patterns.guide import (
+        LOCK_NAME,
+        GuideLock,
+        LLMGenerator,
+        ScriptedGenerator,
+        refresh_guide,
+    )
 
     with cli_errors():
         loaded = load_hub(hub)
@@ -334,6 +348,8 @@ def guide_command(
         if scripted is not None:
             answers = json.loads(scripted.read_text(encoding="utf-8"))
             report = refresh_guide(p.id, p.document().value, lock, ScriptedGenerator(answers))
+        elif model is not None:
+            report = refresh_guide(p.id, p.document().value, lock, LLMGenerator(model))
         for section in approve or []:
             lock.approve(p.id, section, approved_by or os.environ.get("USER", "unknown"))
         lock.save(lock_path)

@@ -10,6 +10,7 @@ from spokehub.patterns.guide.generate import (
     render_guide,
 )
 from spokehub.patterns.guide.grounding import SECTION_SCHEMA, check_section
+from spokehub.patterns.guide.llm_generator import LLMGenerator
 from spokehub.patterns.guide.lock import LOCK_NAME, GuideLock, LockedSection
 from spokehub.patterns.guide.skeleton import SkeletonSection, prompt_for, skeleton
 
@@ -18,6 +19,7 @@ __all__ = [
     "SECTION_SCHEMA",
     "GuideGenerator",
     "GuideLock",
+    "LLMGenerator",
     "LockedSection",
     "RefreshReport",
     "ScriptedGenerator",
