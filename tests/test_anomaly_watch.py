@@ -9,6 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from spokehub import Client, RetryPolicy, Settings, step, workflow
+from spokehub.integrations.outbox import install_outbox, read
 from spokehub.intelligence.watch import AnomalyRecord, AnomalyWatch, list_anomalies
 from spokehub.runtime.client import _sync
 from spokehub.testing import FakeClock, run_until_idle
@@ -38,6 +39,7 @@ def test_durations_and_failures_are_watched(db_url: str, clock: FakeClock) -> No
     seen: list[AnomalyRecord] = []
     registry = CollectorRegistry()
     client = Client(settings=Settings(database_url=db_url), clock=clock)
+    install_outbox(client)  # anomalies become domain events too
     watch = AnomalyWatch(client, on_anomaly=seen.append, registry=registry)
     client.interceptors = (watch,)
     try:
@@ -63,6 +65,11 @@ def test_durations_and_failures_are_watched(db_url: str, clock: FakeClock) -> No
              "detector": "robust_z"},
         )  # fmt: skip
         assert value == 1.0
+        messages = _sync(read(client.store, limit=1000))
+        events = [m for m in messages if m.name == "anomaly.detected"]
+        assert [m.payload["metric"] for m in events][:1] == ["duration"]
+        assert events[0].payload["run_id"] == slow.id
+        assert len(events) == len(stored)
     finally:
         client.close()
 

@@ -87,3 +87,28 @@ def test_run_page_draws_the_plans(served: Served, tmp_path: Path) -> None:
     assert "Plan 2" in page.text
     assert "<script>x</script>" not in page.text
     assert "&lt;script&gt;x&lt;/script&gt;" in page.text
+
+
+def test_run_page_marks_anomalies(served: Served) -> None:
+    import asyncio
+
+    from spokehub.intelligence.watch import AnomalyWatch
+
+    with Client(settings=Settings(database_url=served.db_url, poll_interval=0.02)) as client:
+        handle = client.start(dash_agent, "look things up again")
+        handle.result(timeout=20)
+
+        async def flag() -> None:
+            watch = AnomalyWatch(client)
+            for i in range(30):
+                watch.observe("latency", "dash_agent", "dash_lookup", 1.0 + i % 3 / 100, at=i)
+            watch.observe("latency", "dash_agent", "dash_lookup", 9.5, at=31.0, run_id=handle.id)
+            await watch.flush()
+
+        asyncio.run(flag())
+    with httpx.Client(base_url=served.url, timeout=10) as http:
+        assert post_login(http, served.tokens["viewer"], "/ui").status_code == 303
+        page = http.get(f"/ui/runs/{handle.id}")
+    assert page.status_code == 200
+    assert '<tr class="anomaly">' in page.text
+    assert "9.5" in page.text

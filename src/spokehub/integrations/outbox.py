@@ -196,6 +196,23 @@ async def read(store: Store, *, after: int = 0, limit: int = 100) -> list[Outbox
     return await store.transact(select, write=False)
 
 
+def write_message(
+    tx: Tx, msg_id: str, name: str, payload: dict[str, Any], run_id: str | None = None
+) -> None:
+    """Add a domain event that is not a ledger event (an anomaly, a breaker change) to the
+    outbox inside the caller's transaction; the same ``msg_id`` twice is written once."""
+    tx.execute(
+        "INSERT INTO outbox (id, name, run_id, payload, created_at) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (id) DO NOTHING",
+        (msg_id, name, run_id, json.dumps(payload, separators=(",", ":")), time.time()),
+    )
+
+
+def installed(store: Any) -> bool:
+    """Whether ``install_outbox`` was called for this store."""
+    return outbox_sink in getattr(store, "event_sinks", ())
+
+
 def breaker_event_writer(client: Any) -> Any:
     """A connector ``on_transition`` listener that writes ``breaker.opened`` /
     ``breaker.half_open`` / ``breaker.closed`` to the outbox (best effort: it runs after the
@@ -214,11 +231,7 @@ def breaker_event_writer(client: Any) -> Any:
         payload = {"id": msg_id, "event": name, "host": host, "state": state, "at": at}
 
         def insert(tx: Tx) -> None:
-            tx.execute(
-                "INSERT INTO outbox (id, name, run_id, payload, created_at) "
-                "VALUES (?, ?, NULL, ?, ?) ON CONFLICT (id) DO NOTHING",
-                (msg_id, name, json.dumps(payload, separators=(",", ":")), time.time()),
-            )
+            write_message(tx, msg_id, name, payload)
 
         async def write() -> None:
             try:

@@ -12,9 +12,10 @@ feeds, per (workflow, step):
   z-score;
 - any custom metric a workflow reports with ``observe(metric, value)``.
 
-Every anomaly becomes a row in the ``anomalies`` table (the dashboard's markers, and what the
-API lists), a Prometheus counter (``spokehub_anomalies_total``) when a registry is given, and a
-call to ``on_anomaly`` (the seam where the event bus publishes a domain event).
+Every anomaly becomes a row in the ``anomalies`` table (markers on the dashboard's run page,
+and what ``list_anomalies`` returns), an ``anomaly.detected`` domain event in the outbox (same
+transaction, when the outbox is installed: the event bus publishes it), a Prometheus counter
+(``spokehub_anomalies_total``) when a registry is given, and a call to ``on_anomaly``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from spokehub.engine.events import EventKind
+from spokehub.integrations import outbox
 from spokehub.intelligence.detectors import EWMA, Anomaly, DetectorBank, RobustZScore
 from spokehub.runtime.client import Client
 from spokehub.runtime.interceptors import EventsCommittedInput, Interceptor
@@ -143,13 +145,19 @@ class AnomalyWatch(Interceptor):
         return record
 
     def _store(self, record: AnomalyRecord) -> None:
+        publish = outbox.installed(self._client.store)
+
         def insert(tx: Tx) -> None:
-            tx.execute(
+            row = tx.execute(
                 "INSERT INTO anomalies (at, metric, workflow, step, value, expected, score, "
-                "detector, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "detector, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (record.at, record.metric, record.workflow, record.step, record.value,
                  record.expected, record.score, record.detector, record.run_id),
-            )  # fmt: skip
+            ).fetchone()  # fmt: skip
+            if publish:
+                msg_id = f"anomaly:{row[0]}"
+                payload = {"id": msg_id, "event": "anomaly.detected", **record.to_dict()}
+                outbox.write_message(tx, msg_id, "anomaly.detected", payload, record.run_id)
 
         try:
             loop = asyncio.get_running_loop()
@@ -181,7 +189,12 @@ def _cost(result: Any) -> float | None:
 
 
 async def list_anomalies(
-    client: Client, *, workflow: str | None = None, since: float | None = None, limit: int = 100
+    client: Client,
+    *,
+    workflow: str | None = None,
+    run_id: str | None = None,
+    since: float | None = None,
+    limit: int = 100,
 ) -> list[AnomalyRecord]:
     """Recorded anomalies, newest first."""
     await client.ensure_schema()
@@ -195,6 +208,9 @@ async def list_anomalies(
         if workflow is not None:
             sql += " AND workflow = ?"
             params.append(workflow)
+        if run_id is not None:
+            sql += " AND run_id = ?"
+            params.append(run_id)
         if since is not None:
             sql += " AND at >= ?"
             params.append(since)

@@ -19,6 +19,7 @@ from spokehub.governance.hooks import check_approval
 from spokehub.governance.wiring import policies_of
 from spokehub.intelligence.costs import RunCost, run_cost
 from spokehub.intelligence.plan_view import AgentView, agent_view, plan_svg
+from spokehub.intelligence.watch import AnomalyRecord, list_anomalies
 from spokehub.ops.audit import local_actor, record
 from spokehub.ops.present import present_event, present_run
 from spokehub.runtime.client import Client
@@ -61,6 +62,7 @@ class RunView:
     timeline: Timeline
     events: tuple[Event, ...]
     now: float
+    anomalies: tuple[AnomalyRecord, ...] = ()  # what the detectors flagged in this run
 
     @property
     def waits(self) -> list[TimelineRow]:
@@ -143,7 +145,8 @@ async def show_run(client: Client, run_id: str, *, reveal: bool = True) -> RunVi
     run = present_run(await client.get_run_async(run_id), reveal=reveal)
     events = [present_event(e, reveal=reveal) for e in await client.events_async(run_id)]
     now = client.clock.now()
-    return RunView(run, build_timeline(events, now=now), tuple(events), now)
+    flagged = tuple(await list_anomalies(client, run_id=run_id, limit=50))
+    return RunView(run, build_timeline(events, now=now), tuple(events), now, flagged)
 
 
 async def start(

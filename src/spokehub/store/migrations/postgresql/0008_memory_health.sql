@@ -54,3 +54,4 @@ CREATE TABLE anomalies (
     run_id   TEXT
 );
 CREATE INDEX anomalies_at ON anomalies (at);
+CREATE INDEX anomalies_run ON anomalies (run_id);
