@@ -20,7 +20,6 @@ import contextlib
 import dataclasses
 import logging
 from collections import deque
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from spokehub.engine.approvals import approval_due, approval_tick
@@ -41,6 +40,7 @@ from spokehub.errors import (
 from spokehub.runtime.annotations import bind_annotations
 from spokehub.runtime.context import StepContext, WorkflowContext, _client
 from spokehub.runtime.definitions import REGISTRY, ChildSpec, StepDefinition, StepSpec, Workflow
+from spokehub.runtime.driver_state import Wait, _Pending, _retry_after
 from spokehub.runtime.instance import AsyncInstance, Instance, SyncInstance
 from spokehub.runtime.interceptors import (
     ActivateRunInput,
@@ -60,29 +60,6 @@ if TYPE_CHECKING:
     from spokehub.runtime.worker import Worker
 
 log = logging.getLogger("spokehub.driver")
-
-
-# A server asking for more than a day is not honoured beyond it: the run would look stuck.
-MAX_RETRY_AFTER = 86_400.0
-
-
-@dataclass(slots=True)
-class Wait:
-    """Something a call waits for that is not a running step."""
-
-    call: Call
-    due: float | None = None  # timer due, retry time, or wait deadline
-    attempt: int = 0  # for a step in retry backoff: the attempt to run next
-    child_id: str | None = None
-
-
-@dataclass(slots=True)
-class _Pending:
-    """Ledger events not yet committed, and what commits with them."""
-
-    events: list[Event] = field(default_factory=list)
-    consumed: list[int] = field(default_factory=list)
-    children: list[NewRun] = field(default_factory=list)
 
 
 class RunDriver:
@@ -797,13 +774,3 @@ class RunDriver:
             if not ok:
                 failures.append({"step": event.data["name"], "seq": event.seq, "error": err})
         await self._end(reason, failures)
-
-
-def _retry_after(exc: BaseException) -> float:
-    """The least wait an error asks for (``retry_after`` seconds: an HTTP ``Retry-After``, an
-    open circuit breaker), so that the next attempt does not come before the far side allows.
-    """
-    hint = getattr(exc, "retry_after", None)
-    if isinstance(hint, int | float) and not isinstance(hint, bool) and hint > 0:
-        return min(float(hint), MAX_RETRY_AFTER)
-    return 0.0
