@@ -128,3 +128,23 @@ def test_subscriptions_are_checked_at_declaration(hooked: Client) -> None:
         _sync(get_subscription(hooked.store, sub.id))
     with pytest.raises(SubscriptionNotFound):
         _sync(unsubscribe(hooked.store, sub.id))
+
+
+def test_subscription_secrets_are_encrypted_at_rest(db_url: str) -> None:
+    import os as _os
+
+    from spokehub import Settings
+    from spokehub.store.base import Tx
+
+    keys = "w1:" + base64.b64encode(_os.urandom(32)).decode()
+    with Client(settings=Settings(database_url=db_url, encryption_keys=keys)) as client:
+        _sync(client.ensure_schema())
+        sub = _sync(subscribe(client.store, "https://example.com/h", ["run.*"], now=1.0))
+
+        def raw(tx: Tx) -> str:
+            row = tx.execute("SELECT secret FROM webhook_subscriptions WHERE id = ?", (sub.id,))
+            return str(row.fetchone()[0])
+
+        stored = _sync(client.store.transact(raw, write=False))
+        assert sub.secret not in stored  # sealed with the configured key
+        assert _sync(subscriptions(client.store))[0].secret == sub.secret  # opened to sign

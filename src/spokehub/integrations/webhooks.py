@@ -23,6 +23,7 @@ import hmac
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -106,8 +107,8 @@ def check_url(url: str) -> str:
     return url
 
 
-def _row(r: Any) -> Subscription:
-    return Subscription(r[0], tuple(json.loads(r[1])), r[2], r[3], r[4])
+def _row(r: Any, reveal: Callable[[str], str]) -> Subscription:
+    return Subscription(r[0], tuple(json.loads(r[1])), r[2], reveal(r[3]), r[4])
 
 
 async def subscribe(
@@ -121,29 +122,41 @@ async def subscribe(
     _key(secret)
     sub = Subscription("whsub_" + secrets.token_hex(8), tuple(events), url, secret, now)
 
+    stored = _sealer(store, "seal_text")(secret)  # encrypted at rest when keys are set
+
     def insert(tx: Tx) -> None:
         tx.execute(
             "INSERT INTO webhook_subscriptions (id, events, url, secret, created_at) "
             "VALUES (?, ?, ?, ?, ?)",
-            (sub.id, json.dumps(list(sub.events)), sub.url, sub.secret, now),
+            (sub.id, json.dumps(list(sub.events)), sub.url, stored, now),
         )
 
     await store.transact(insert)
     return sub
 
 
+def _sealer(store: Store, name: str) -> Callable[[str], str]:
+    """The store's ``seal_text``/``open_text`` (a relational store), else unchanged text."""
+    found: Callable[[str], str] | None = getattr(store, name, None)
+    return found if found is not None else (lambda text: text)
+
+
 async def subscriptions(store: Store) -> list[Subscription]:
+    reveal = _sealer(store, "open_text")
+
     def select(tx: Tx) -> list[Subscription]:
         rows = tx.execute(
             "SELECT id, events, url, secret, created_at FROM webhook_subscriptions "
             "WHERE active = 1 ORDER BY created_at, id"
         ).fetchall()
-        return [_row(r) for r in rows]
+        return [_row(r, reveal) for r in rows]
 
     return await store.transact(select, write=False)
 
 
 async def get_subscription(store: Store, sub_id: str) -> Subscription:
+    reveal = _sealer(store, "open_text")
+
     def select(tx: Tx) -> Subscription:
         r = tx.execute(
             "SELECT id, events, url, secret, created_at FROM webhook_subscriptions "
@@ -152,7 +165,7 @@ async def get_subscription(store: Store, sub_id: str) -> Subscription:
         ).fetchone()
         if r is None:
             raise SubscriptionNotFound(f"no webhook subscription {sub_id!r}")
-        return _row(r)
+        return _row(r, reveal)
 
     return await store.transact(select, write=False)
 

@@ -311,6 +311,14 @@ class RelationalStore:
     def _seal(self, text: str) -> str:
         return text if self._cipher is None else self._cipher.seal(text)
 
+    def seal_text(self, text: str) -> str:
+        """``text`` encrypted at rest when keys are configured (for features' own secrets)."""
+        return self._seal(text)
+
+    def open_text(self, text: str) -> str:
+        """The inverse of ``seal_text``; plain text passes through."""
+        return open_text(self._cipher, text)
+
     def _payload(self, conn: Conn, value: JSON) -> tuple[str | None, str | None]:
         """Encode a JSON value; large ones go to the blob table once, by content hash."""
         text = redaction.dumps(value, separators=(",", ":"))
