@@ -91,6 +91,7 @@ def test_bad_sources_and_clashing_keys_are_errors(source: PatternsSource) -> Non
         ("{platform: css, into: dist/}", "{into: dist/}", "patterns.build needs with.platform"),
         ("{platform: css, into: dist/}", "{platform: css, to: dist/}", "no parameter 'to'"),
         ("use: patterns.package", "use: patterns.zip", "no transform 'patterns.zip'"),
+        ("source: {use: patterns}", "source: {use: pattern}", "use 'files', 'patterns' or"),
     ],
 )
 def test_bad_transforms_exit_2_with_file_and_line(
