@@ -80,6 +80,10 @@ def test_bad_sources_and_clashing_keys_are_errors(source: PatternsSource) -> Non
         source.render("r2", WEB, twice)
     with pytest.raises(DistributionError, match="no pattern 'nope'"):
         source.render("r2", WEB, [step("patterns.entries", pattern="nope")])
+    manifest = source.base / "r2/patterns/hub.yaml"
+    manifest.write_text(manifest.read_text().replace("  format: dtcg/2025.10", "  colour: x"))
+    with pytest.raises(DistributionError, match=r"release 'r2' is not valid: patterns/hub\.yaml:"):
+        source.release_digest("r2")
     with pytest.raises(DistributionError, match="bad 'with' parameters"):
         load_source(source.base.parent, "patterns", {"folder": "x"})
 

@@ -98,7 +98,7 @@ class PatternsSource:
         if cached is not None and cached[0] == found:
             return cached  # keep the resolved token sets of an unchanged release
         if hub.diagnostics:
-            raise DistributionError(_problems(release, hub.diagnostics))
+            raise DistributionError(_problems(f"release {release!r}", hub.diagnostics))
         self._hubs[release] = (found, hub)
         return found, hub
 
@@ -134,7 +134,7 @@ class PatternsSource:
         try:
             return build(pattern, platform, params=dict(params or {}), cache=self.cache)
         except PatternValidationError as exc:
-            raise DistributionError(_problems(pattern.id, exc.diagnostics)) from exc
+            raise DistributionError(_problems(f"pattern {pattern.id!r}", exc.diagnostics)) from exc
         except (PatternError, ValueError) as exc:
             raise DistributionError(
                 f"pattern {pattern.id!r}, platform {platform!r}: {exc}"
@@ -189,7 +189,7 @@ def _entries(src: PatternsSource, hub: Any, release: str, params: Mapping[str, A
         perms = pattern.token_sets()
         bad = [d for _, ts in perms for d in ts.errors]
         if bad:
-            raise DistributionError(_problems(pattern.id, bad))
+            raise DistributionError(_problems(f"pattern {pattern.id!r}", bad))
         default = perms[0][1].tokens
         for name, token in sorted(default.items()):
             if types is not None and token.type not in types:
