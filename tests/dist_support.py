@@ -59,3 +59,9 @@ def rollout(
 
 
 AUTO_GATE = {"gate: manual": "gate: auto"}
+# The demo Distribution's transform that builds the API reference for the docs target.
+API_DOCS = (
+    "    - name: api-docs\n      use: patterns.build\n"
+    "      when: \"target.labels.platform == 'docs'\"\n"
+    "      with: {platform: api-docs, into: docs/api/}\n"
+)

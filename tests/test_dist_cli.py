@@ -50,7 +50,7 @@ def test_plan_rollout_rollback_drift_status_audit(sqlite_url: str, tmp_path: Pat
         css.write_text(css.read_text().replace("#FF0066CC", "#FF000000"))
         out = cli(sqlite_url, "dist", "drift", DIST, *h, code=2).output
         assert "Modified     res/values/colors.xml" in out
-        assert '-    <color name="color_blue_600">#FF0066CC</color>' in out
+        assert '-  <color name="color_blue_600">#FF0066CC</color>' in out  # the toolchain's XML
         status = cli(sqlite_url, "dist", "status", DIST, *h).output
         assert "android" in status
         assert "r1: Succeeded" in status

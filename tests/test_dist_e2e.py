@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import subprocess
+import tarfile
 from pathlib import Path
 
 from rich.console import Console
@@ -13,7 +15,7 @@ from spokehub.cli.app import app
 from spokehub.distribution import audit, inventory, service
 from spokehub.distribution.demo.scenario import DIST, run_demo
 from spokehub.distribution.steps import context_for
-from tests.dist_support import AUTO_GATE, demo_hub, real_client, release, rollout
+from tests.dist_support import API_DOCS, AUTO_GATE, demo_hub, real_client, release, rollout
 
 
 def quiet() -> Console:
@@ -55,7 +57,10 @@ def test_demo_story_then_a_second_run_writes_nothing(db_url: str, tmp_path: Path
     )
     assert first.plans["r1"]["totals"]["create"] == 25
     r2 = first.plans["r2"]["totals"]
-    assert (r2["create"], r2["update"], r2["delete"]) == (2, 11, 0)
+    # One changed primitive: every token output's header names the new version and digest
+    # (web, ios, 3 android files, docs/tokens.md), two CMS entries per space (the primitive and
+    # its alias); a new package version and a new event; the API reference is untouched.
+    assert (r2["create"], r2["update"], r2["delete"]) == (2, 10, 0)
     corrected = {k for d in first.drift for k in d["corrected"]}
     assert corrected == {"dist/tokens.css", "token/color-accent"}
     assert not any(d["resources"] and d["state"] == "Drifted" for d in first.drift_after)
@@ -68,13 +73,48 @@ def test_demo_story_then_a_second_run_writes_nothing(db_url: str, tmp_path: Path
         "acme-tokens-1.0.0.tgz",
         "acme-tokens-1.0.1.tgz",
     ]
-    assert "x-internal" not in (hub / "targets/docs-site/docs/api/orders.md").read_text()
-    assert "reindex" not in (hub / "targets/docs-site/docs/api/orders.md").read_text()
+    assert_toolchain_outputs(hub)
     assert first.writes["(webhook receiver)"] == 2
     # The second run: every resource InSync, and not one write anywhere (adapters and servers).
     assert second.rollouts[next(iter(second.rollouts))]["status"] == "Succeeded"
     assert sum(second.writes.values()) == 0, second.writes
     assert second.seconds < 60
+
+
+_SWIFT = "patterns/r2:Sources/DesignSystem/DesignTokens.swift"  # the release's branch
+
+
+def assert_toolchain_outputs(hub: Path) -> None:
+    """What the targets hold is what ``spokehub.patterns.build`` makes of release r2."""
+    from spokehub.patterns import build, load_hub
+
+    patterns = load_hub(hub / "releases/r2")
+    tokens = patterns.get("ds.tokens.core")
+    css = (hub / "targets/web/dist/tokens.css").read_bytes()
+    assert css == build(tokens, "css").files["tokens.css"]
+    text = css.decode()
+    assert f"pattern ds.tokens.core@1.0.1 (source {tokens.digest[:19]})" in text
+    assert "[data-theme='dark'] {\n  --color-bg: var(--color-gray-900);" in text
+    assert "--color-accent: var(--color-blue-600);" in text  # aliases kept as var()
+    night = (hub / "targets/android/res/values-night/colors.xml").read_text()
+    assert '<color name="color_bg">#FF1A1A1A</color>' in night
+    swift = subprocess.run(
+        ["git", "-C", str(hub / "targets/ios-app"), "show", _SWIFT],
+        check=True,
+        capture_output=True,
+    ).stdout
+    assert swift == build(tokens, "swift").files["DesignTokens.swift"]
+    api = (hub / "targets/docs-site/docs/api/orders.md").read_text()
+    assert "pattern api.orders@1.0.0" in api
+    assert "`POST /orders`" in api
+    assert "reindex" not in api  # the x-internal operation is left out
+    assert "/internal/" not in api
+    with tarfile.open(hub / "targets/registry/acme-tokens-1.0.1.tgz") as tar:
+        members = {m.name: tar.extractfile(m) for m in tar.getmembers()}
+        assert set(members) >= {"package/package.json", "package/css/tokens.css"}
+        packed = members["package/css/tokens.css"]
+        assert packed is not None
+        assert packed.read() == css
 
 
 def test_a_failing_canary_rolls_every_applied_target_back(db_url: str, tmp_path: Path) -> None:
@@ -156,8 +196,8 @@ def test_prune_deletes_only_what_the_hub_owns(db_url: str, tmp_path: Path) -> No
             notes = hub / "targets/docs-site/docs/api/notes.md"
             notes.write_text("kept")
             text = (hub / "manifests/hub.yaml").read_text()
-            drop = "    - {use: openapi.to-markdown, when: \"target.labels.platform == 'docs'\"}\n"
-            (hub / "manifests/hub.yaml").write_text(text.replace(drop, ""))
+            assert API_DOCS in text
+            (hub / "manifests/hub.yaml").write_text(text.replace(API_DOCS, ""))
             release(hub, "r2", "1.0.1")
             plan = asyncio.run(service.plan(client, hub, DIST, "r2"))
             deletes = [

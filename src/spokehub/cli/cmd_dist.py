@@ -36,7 +36,7 @@ def _need_extra() -> None:
 
     missing = [
         m
-        for m in ("yaml", "httpx", "cel_expr_python", "jsonschema_rs")
+        for m in ("yaml", "httpx", "cel_expr_python", "jsonschema_rs", "coloraide")
         if not importlib.util.find_spec(m)
     ]
     if missing:

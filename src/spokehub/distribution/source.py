@@ -5,6 +5,9 @@ target T hold for release R, given these transforms?" (``render``, ``{key: bytes
 patterns layer provides DTCG/OpenAPI sources; any build output folder works through the
 built-in ``files`` source; Python sources are named ``module:attr`` in the Distribution's
 ``spec.source.use`` and built with ``attr(root=HUB_FOLDER, **spec.source.with)``.
+A source may also offer ``check(use, params) -> (field, message) | None`` (field ``use`` or
+``with``): hub validation calls it for every transform of the Distribution, so a bad transform
+is refused before anything is applied, with its file and line.
 """
 
 from __future__ import annotations
@@ -117,17 +120,28 @@ def _format(template: str, **values: Any) -> str:
 
 
 def load_source(root: Path, use: str, params: Mapping[str, Any]) -> ArtifactSource:
-    """Build the source a Distribution names (``files`` or ``module:attr``)."""
+    """Build the source a Distribution names (``files``, ``patterns`` or ``module:attr``)."""
+    factory: Any
     if use == "files":
-        return FilesSource(root, **dict(params))
-    module, _, attr = use.partition(":")
-    if not module or not attr:
-        raise DistributionError(f"source {use!r}: use 'files' or 'package.module:factory'")
+        factory = FilesSource
+    elif use == "patterns":
+        from spokehub.distribution.toolchain import PatternsSource
+
+        factory = PatternsSource
+    else:
+        module, _, attr = use.partition(":")
+        if not module or not attr:
+            raise DistributionError(
+                f"source {use!r}: use 'files', 'patterns' or 'package.module:factory'"
+            )
+        try:
+            factory = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise DistributionError(f"source {use!r} cannot be imported: {exc}") from exc
     try:
-        factory = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as exc:
-        raise DistributionError(f"source {use!r} cannot be imported: {exc}") from exc
-    source = factory(root=root, **dict(params))
+        source = factory(root=root, **dict(params))
+    except TypeError as exc:  # a `with` key the source does not take
+        raise DistributionError(f"source {use!r}: bad 'with' parameters: {exc}") from exc
     if not isinstance(source, ArtifactSource):
         raise DistributionError(f"source {use!r} has no release_digest() and render()")
     return source

@@ -11,6 +11,7 @@ from spokehub.distribution.errors import DistributionError
 from spokehub.distribution.manifests import Hub, Manifest, seconds
 from spokehub.distribution.policy import VARIABLES
 from spokehub.distribution.selectors import matches
+from spokehub.distribution.source import load_source
 from spokehub.distribution.wiring import order_transforms, resolve_credentials
 
 
@@ -76,6 +77,24 @@ def _check_analysis(a: Manifest) -> None:
         seconds(metric.get("interval"), 0)
 
 
+def _check_source(hub: Hub, d: Manifest) -> None:
+    """The source loads, and accepts every transform the Distribution names (if it can tell)."""
+    src = d.spec["source"]
+    try:
+        source = load_source(hub.root, src["use"], src.get("with", {}))
+    except DistributionError as exc:
+        raise d.error(str(exc), "/spec/source/use") from exc
+    check = getattr(source, "check", None)
+    if check is None:
+        return
+    for i, t in enumerate(d.spec.get("transforms", [])):
+        problem = check(t["use"], t.get("with", {}))
+        if problem:
+            where, message = problem
+            pointer = f"/spec/transforms/{i}" + (f"/{where}" if where in t else "")
+            raise d.error(message, pointer)
+
+
 def _check_distribution(hub: Hub, d: Manifest) -> None:
     selector = (d.spec.get("targets") or {}).get("selector")
     targets = [t for t in hub.targets.values() if matches(selector, t.labels)]
@@ -88,6 +107,7 @@ def _check_distribution(hub: Hub, d: Manifest) -> None:
     for i, t in enumerate(d.spec.get("transforms", [])):
         if "when" in t:
             _cel(d, t["when"], f"/spec/transforms/{i}/when", ["target"])
+    _check_source(hub, d)
     name = d.spec.get("rollout")
     if name is None:
         return

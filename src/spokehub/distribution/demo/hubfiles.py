@@ -1,4 +1,6 @@
-"""The demo hub's files: token sources, an OpenAPI spec, and the manifests."""
+"""The demo hub's files: DTCG 2025.10 token sources with a light/dark Resolver document, an
+OpenAPI 3.1 spec with an ``x-internal`` operation, their Pattern manifests, and the
+distribution manifests that build them with ``spokehub.patterns`` per target platform."""
 
 from __future__ import annotations
 
@@ -75,14 +77,43 @@ paths:
 """
 
 
+PATTERNS = """\
+apiVersion: spokehub.dev/v1alpha1
+kind: Pattern
+metadata:
+  id: ds.tokens.core
+  owner: design-systems
+  license: Apache-2.0
+  version: {version}
+  labels: {{tier: public}}
+spec:
+  kind: design-tokens
+  format: dtcg/2025.10
+  resolver: tokens/resolver.json
+  sources: ["tokens/**/*.tokens.json"]
+  versioning: {{scheme: semver, bump: auto}}
+---
+apiVersion: spokehub.dev/v1alpha1
+kind: Pattern
+metadata: {{id: api.orders, owner: platform, license: Apache-2.0, version: 1.0.0}}
+spec:
+  kind: openapi
+  format: openapi/3.1
+  sources: [api/orders.openapi.yaml]
+  platforms:
+    api-docs: {{file: orders.md}}
+"""
+
+
 def write_release(
     hub: Path, release: str, version: str, *, accent: list[float] | None = None
 ) -> None:
-    """Snapshot the sources as release ``release`` (the stand-in for `patterns release`)."""
+    """Freeze the sources as release ``release``: a patterns hub in ``releases/<release>/``
+    (Pattern manifests, the resolver and its token files, the OpenAPI spec)."""
     folder = hub / "releases" / release
     tokens = folder / "tokens"
-    (tokens / "themes").mkdir(parents=True, exist_ok=True)
-    (folder / "api").mkdir(parents=True, exist_ok=True)
+    for sub in (tokens / "themes", folder / "api", folder / "patterns"):
+        sub.mkdir(parents=True, exist_ok=True)
     prim = json.loads(json.dumps(PRIMITIVES))
     if accent is not None:
         prim["color"]["blue"]["600"]["$value"]["components"] = accent
@@ -93,15 +124,12 @@ def write_release(
         tokens / "themes" / "light.tokens.json": LIGHT,
         tokens / "themes" / "dark.tokens.json": DARK,
         tokens / "resolver.json": RESOLVER,
-        folder / "release.json": {
-            "pattern": "ds.tokens.core",
-            "package": "acme-tokens",
-            "version": version,
-        },
     }
     for path, body in files.items():
         path.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
     (folder / "api" / "orders.openapi.yaml").write_text(OPENAPI)
+    # Written last: the manifest is what makes the folder a release (see ``prepare``).
+    (folder / "patterns" / "hub.yaml").write_text(PATTERNS.format(version=version))
 
 
 def manifests(cms_url: str, hook_url: str) -> str:
@@ -110,22 +138,40 @@ apiVersion: spokehub.dev/v1alpha1
 kind: Distribution
 metadata: {{name: tokens-to-apps}}
 spec:
-  source: {{use: "spokehub.distribution.demo.source:DemoSource"}}
+  source: {{use: patterns}}
   targets:
     selector:
       matchExpressions:
         - {{key: platform, operator: In, values: [web, ios, android, docs, cms, registry, webhook]}}
   transforms:
-    - {{use: dtcg.resolve}}
-    - {{use: dtcg.to-css-vars, when: "target.labels.platform == 'web'", needs: [dtcg.resolve]}}
-    - {{use: dtcg.to-swift, when: "target.labels.platform == 'ios'", needs: [dtcg.resolve]}}
-    - use: dtcg.to-android-xml
+    - name: css
+      use: patterns.build
+      when: "target.labels.platform == 'web'"
+      with: {{platform: css, into: dist/}}
+    - name: swift
+      use: patterns.build
+      when: "target.labels.platform == 'ios'"
+      with: {{platform: swift, into: Sources/DesignSystem/}}
+    - name: android
+      use: patterns.build
       when: "target.labels.platform == 'android'"
-      needs: [dtcg.resolve]
-    - {{use: dtcg.to-markdown, when: "target.labels.platform == 'docs'", needs: [dtcg.resolve]}}
-    - {{use: openapi.to-markdown, when: "target.labels.platform == 'docs'"}}
-    - {{use: dtcg.to-cms-entries, when: "target.labels.platform == 'cms'", needs: [dtcg.resolve]}}
-    - {{use: package.tarball, when: "target.labels.platform == 'registry'", needs: [dtcg.resolve]}}
+      with: {{platform: android, into: res/}}
+    - name: token-docs
+      use: patterns.build
+      when: "target.labels.platform == 'docs'"
+      with: {{platform: markdown, pattern: ds.tokens.core, into: docs/}}
+    - name: api-docs
+      use: patterns.build
+      when: "target.labels.platform == 'docs'"
+      with: {{platform: api-docs, into: docs/api/}}
+    - name: cms-entries
+      use: patterns.entries
+      when: "target.labels.platform == 'cms'"
+      with: {{pattern: ds.tokens.core, types: [color]}}
+    - name: package
+      use: patterns.package
+      when: "target.labels.platform == 'registry'"
+      with: {{name: acme-tokens, pattern: ds.tokens.core, platforms: [css, dtcg-json]}}
     - {{use: event.release-promoted, when: "target.labels.platform == 'webhook'"}}
   policies: [no-mass-deletes]
   rollout: rings-default

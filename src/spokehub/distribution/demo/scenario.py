@@ -51,7 +51,7 @@ def _git(repo: Path, *args: str) -> None:
 
 def prepare(hub: Path) -> bool:
     """Create the hub folder on the first run; True when it was created now."""
-    first = not (hub / "releases" / "r1" / "release.json").exists()
+    first = not (hub / "releases" / "r1" / "patterns" / "hub.yaml").exists()
     for sub in (
         "targets/web",
         "targets/android",
