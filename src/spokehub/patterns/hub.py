@@ -74,13 +74,15 @@ class Pattern:
         resolver = self.resolver()
         if resolver is not None:
             perms = resolver.permutations() if not _fatal(resolver.diagnostics) else [{}]
-            self._sets = []
+            # Built aside and published whole: another thread must never see half a list.
+            sets: list[Permutation] = []
             for inputs in perms:
                 try:
-                    self._sets.append((inputs, resolver.resolve(inputs)))
+                    sets.append((inputs, resolver.resolve(inputs)))
                 except PatternValidationError as exc:
-                    self._sets.append((inputs, TokenSet(diagnostics=exc.diagnostics)))
-            return self._sets
+                    sets.append((inputs, TokenSet(diagnostics=exc.diagnostics)))
+            self._sets = sets
+            return sets
         doc = TokenDocument()
         parse_errors: list[Diagnostic] = []
         for rel in self.files:
