@@ -163,7 +163,7 @@ def audit_effects(client: Client, run_ids: list[str], effects: Path) -> EffectSt
 
 
 # -- 1. SIGKILL loop ---------------------------------------------------------------------------
-RUNS = 60
+RUNS = 90
 KILLS = 25
 CONCURRENCY = 4
 
@@ -193,7 +193,7 @@ def test_sigkill_at_random_moments_loses_no_run_and_reruns_no_recorded_step(
             worker = WorkerProcess(db_url, effects, log, concurrency=CONCURRENCY)
             # At times long enough for the runs killed workers left behind (suspects, which run
             # alone in child processes that take a moment to start) to be cut in turn.
-            time.sleep(rng.uniform(0.0, 0.3) if kills % 2 else rng.uniform(0.5, 1.5))
+            time.sleep(rng.uniform(0.0, 0.3) if kills % 2 else rng.uniform(0.4, 1.0))
             worker.kill()
             kills += 1
             if not unfinished(client):
