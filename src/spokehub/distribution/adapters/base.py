@@ -64,6 +64,8 @@ class BaseAdapter:
     """Shared behaviour: per-op batches, a precondition check, counters for tests and demos."""
 
     kind: ClassVar[str] = ""
+    # What the adapter can do; ``capabilities()`` hands out a copy.
+    CAPABILITIES: ClassVar[Capabilities]
 
     def __init__(
         self,
@@ -77,6 +79,17 @@ class BaseAdapter:
         self.owner = owner
         # Real calls made against the target; the demo and the tests read these.
         self.calls: dict[str, int] = {"read": 0, "write": 0, "delete": 0, "discover": 0}
+        self._configure()
+
+    def _configure(self) -> None:
+        """Read the adapter's own settings from ``self.config`` (called by ``__init__``)."""
+
+    def _required(self, name: str, message: str) -> str:
+        """``config[name]`` as text; ``AdapterError(message)`` when it is missing or empty."""
+        value = self.config.get(name)
+        if not value:
+            raise AdapterError(message)
+        return str(value)
 
     def canonicalize(self, key: str, data: bytes) -> bytes:
         return data
@@ -99,7 +112,7 @@ class BaseAdapter:
         raise NotImplementedError
 
     def capabilities(self) -> Capabilities:
-        raise NotImplementedError
+        return Capabilities(**type(self).CAPABILITIES)
 
     def apply_batch(
         self, ops: Sequence[tuple[Op, str]], *, ctx: ApplyContext, check: bool = True

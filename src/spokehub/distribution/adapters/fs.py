@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 from spokehub.distribution.adapters.base import BaseAdapter, check_precondition
 from spokehub.distribution.errors import AdapterError
@@ -33,27 +33,18 @@ class FsAdapter(BaseAdapter):
     """Write files under ``config.path``; never touch a file the lockfile does not give us."""
 
     kind = "fs"
+    CAPABILITIES: ClassVar[Capabilities] = Capabilities(
+        read=True,
+        delete=True,
+        conditional_write=True,
+        batch_atomic=False,
+        change_request=False,
+        ownership_marker="lockfile",
+    )
 
-    def __init__(
-        self,
-        config: Mapping[str, Any],
-        *,
-        credentials: str | None = None,
-        owner: str = "spokehub",
-    ) -> None:
-        super().__init__(config, credentials=credentials, owner=owner)
-        if not config.get("path"):
-            raise AdapterError("an fs target needs spec.config.path (the folder to write)")
-        self.root = Path(str(config["path"]))
-
-    def capabilities(self) -> Capabilities:
-        return Capabilities(
-            read=True,
-            delete=True,
-            conditional_write=True,
-            batch_atomic=False,
-            change_request=False,
-            ownership_marker="lockfile",
+    def _configure(self) -> None:
+        self.root = Path(
+            self._required("path", "an fs target needs spec.config.path (the folder to write)")
         )
 
     def _file(self, key: str) -> Path:

@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 from spokehub.distribution.adapters.base import BaseAdapter, check_precondition
 from spokehub.distribution.errors import AdapterError
@@ -44,30 +44,21 @@ class GitAdapter(BaseAdapter):
     """Commit resources to a branch per release in ``config.path`` (a git repository)."""
 
     kind = "git"
+    CAPABILITIES: ClassVar[Capabilities] = Capabilities(
+        read=True,
+        delete=True,
+        conditional_write=True,
+        batch_atomic=True,
+        change_request=True,
+        ownership_marker="none",
+    )
 
-    def __init__(
-        self,
-        config: Mapping[str, Any],
-        *,
-        credentials: str | None = None,
-        owner: str = "spokehub",
-    ) -> None:
-        super().__init__(config, credentials=credentials, owner=owner)
-        if not config.get("path"):
-            raise AdapterError("a git target needs spec.config.path (a local repository)")
-        self.repo = Path(str(config["path"]))
-        self.base = str(config.get("baseBranch", "main"))
-        self.prefix = str(config.get("branchPrefix", "patterns/"))
-
-    def capabilities(self) -> Capabilities:
-        return Capabilities(
-            read=True,
-            delete=True,
-            conditional_write=True,
-            batch_atomic=True,
-            change_request=True,
-            ownership_marker="none",
+    def _configure(self) -> None:
+        self.repo = Path(
+            self._required("path", "a git target needs spec.config.path (a local repository)")
         )
+        self.base = str(self.config.get("baseBranch", "main"))
+        self.prefix = str(self.config.get("branchPrefix", "patterns/"))
 
     def _git(
         self, *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -36,31 +36,22 @@ class HttpCmsAdapter(BaseAdapter):
     """Upsert entries in a CMS space over HTTP (``config.baseUrl``, ``config.space``)."""
 
     kind = "http-cms"
+    CAPABILITIES: ClassVar[Capabilities] = Capabilities(
+        read=True,
+        delete=True,
+        conditional_write=True,
+        batch_atomic=False,
+        change_request=False,
+        ownership_marker="metadata-field",
+    )
 
-    def __init__(
-        self,
-        config: Mapping[str, Any],
-        *,
-        credentials: str | None = None,
-        owner: str = "spokehub",
-    ) -> None:
-        super().__init__(config, credentials=credentials, owner=owner)
-        if not config.get("baseUrl"):
-            raise AdapterError("an http-cms target needs spec.config.baseUrl")
-        self.base = str(config["baseUrl"]).rstrip("/")
-        self.space = str(config.get("space", "default"))
-        headers = {"Authorization": f"Bearer {credentials}"} if credentials else {}
-        self.http = httpx.Client(timeout=float(config.get("timeout", 10.0)), headers=headers)
-
-    def capabilities(self) -> Capabilities:
-        return Capabilities(
-            read=True,
-            delete=True,
-            conditional_write=True,
-            batch_atomic=False,
-            change_request=False,
-            ownership_marker="metadata-field",
-        )
+    def _configure(self) -> None:
+        self.base = self._required(
+            "baseUrl", "an http-cms target needs spec.config.baseUrl"
+        ).rstrip("/")
+        self.space = str(self.config.get("space", "default"))
+        headers = {"Authorization": f"Bearer {self.credentials}"} if self.credentials else {}
+        self.http = httpx.Client(timeout=float(self.config.get("timeout", 10.0)), headers=headers)
 
     def canonicalize(self, key: str, data: bytes) -> bytes:
         try:

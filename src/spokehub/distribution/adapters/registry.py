@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from spokehub.distribution.adapters.base import BaseAdapter
 from spokehub.distribution.errors import AdapterError
@@ -36,28 +36,19 @@ class RegistryAdapter(BaseAdapter):
     """Publish tarballs under ``config.path``, listed in its ``index.json``."""
 
     kind = "registry"
+    CAPABILITIES: ClassVar[Capabilities] = Capabilities(
+        read=True,
+        delete=False,
+        conditional_write=True,
+        batch_atomic=False,
+        change_request=False,
+        ownership_marker="none",
+    )
     immutable = True
 
-    def __init__(
-        self,
-        config: Mapping[str, Any],
-        *,
-        credentials: str | None = None,
-        owner: str = "spokehub",
-    ) -> None:
-        super().__init__(config, credentials=credentials, owner=owner)
-        if not config.get("path"):
-            raise AdapterError("a registry target needs spec.config.path (the registry folder)")
-        self.root = Path(str(config["path"]))
-
-    def capabilities(self) -> Capabilities:
-        return Capabilities(
-            read=True,
-            delete=False,
-            conditional_write=True,
-            batch_atomic=False,
-            change_request=False,
-            ownership_marker="none",
+    def _configure(self) -> None:
+        self.root = Path(
+            self._required("path", "a registry target needs spec.config.path (the registry folder)")
         )
 
     def _index(self) -> dict[str, Any]:

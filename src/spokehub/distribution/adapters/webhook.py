@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import ClassVar
 
 import httpx
 
@@ -49,31 +49,22 @@ class WebhookAdapter(BaseAdapter):
     """POST each created or updated resource to ``config.url``."""
 
     kind = "webhook"
+    CAPABILITIES: ClassVar[Capabilities] = Capabilities(
+        read=False,
+        delete=False,
+        conditional_write=False,
+        batch_atomic=False,
+        change_request=False,
+        ownership_marker="none",
+    )
 
-    def __init__(
-        self,
-        config: Mapping[str, Any],
-        *,
-        credentials: str | None = None,
-        owner: str = "spokehub",
-    ) -> None:
-        super().__init__(config, credentials=credentials, owner=owner)
-        if not config.get("url"):
+    def _configure(self) -> None:
+        if not self.config.get("url"):
             raise AdapterError("a webhook target needs spec.config.url")
-        if not credentials:
+        if not self.credentials:
             raise AdapterError("a webhook target needs credentialsRef (the signing secret)")
-        self.url = str(config["url"])
-        self.http = httpx.Client(timeout=float(config.get("timeout", 10.0)))
-
-    def capabilities(self) -> Capabilities:
-        return Capabilities(
-            read=False,
-            delete=False,
-            conditional_write=False,
-            batch_atomic=False,
-            change_request=False,
-            ownership_marker="none",
-        )
+        self.url = str(self.config["url"])
+        self.http = httpx.Client(timeout=float(self.config.get("timeout", 10.0)))
 
     def read(self, keys: Sequence[str]) -> Mapping[str, Observed | None]:
         return dict.fromkeys(keys)
