@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -194,11 +195,18 @@ class LongTermMemory:
         embedder: turns texts into vectors (default: the embedded MiniLM model).
     """
 
-    def __init__(self, client: Client, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self,
+        client: Client,
+        embedder: Embedder | None = None,
+        *,
+        indexes: dict[str, _Index] | None = None,
+    ) -> None:
         self._client = client
         self._embedder = embedder
         self._np = _require("numpy")
-        self._indexes: dict[str, _Index] = {}
+        # Loaded indexes by namespace; steps share one dict per client (see _long_term).
+        self._indexes: dict[str, _Index] = {} if indexes is None else indexes
         self._lock = threading.Lock()
 
     async def _tx(self, fn: Callable[[Tx], T], *, write: bool = True) -> T:
@@ -402,14 +410,13 @@ def _running_client() -> Client:
 
 
 # -- in workflows -----------------------------------------------------------------------------
-_memories: dict[int, LongTermMemory] = {}
+# The loaded indexes of each client, dropped with it: the values hold no reference to the
+# client, so the weak key can die (an id() key would outlive the client and be reused).
+_indexes: weakref.WeakKeyDictionary[Client, dict[str, _Index]] = weakref.WeakKeyDictionary()
 
 
 def _long_term(client: Client) -> LongTermMemory:
-    memory = _memories.get(id(client))
-    if memory is None:
-        memory = _memories[id(client)] = LongTermMemory(client)
-    return memory
+    return LongTermMemory(client, indexes=_indexes.setdefault(client, {}))
 
 
 @step(name="spokehub.memory.session_get")
