@@ -1,18 +1,29 @@
-"""The CEL seam: compile once, evaluate many, fail closed.
+"""The CEL seam of distribution: compile once, evaluate many, fail closed.
 
-Uses ``cel-expr-python`` (the cel-expr org's cel-cpp wrapper). When the governance layer's
-``PolicyEngine`` is merged this module delegates to it; callers only see ``compile_cel`` and
-``Expression.evaluate``. Runtime errors come back from cel-cpp as ERROR values; they are raised
-here as ``CelError`` so nobody mistakes a broken expression for ``false``.
+Expressions compile with the governance layer's ``PolicyEngine`` (``engine_named()``, by
+default ``cel-expr-python``), the same engine that decides policies at every other hook point,
+so one CEL dialect and one set of engine quirks hold across the project. Callers only see
+``compile_cel`` and ``Expression.evaluate``; compile errors and runtime errors (which cel-cpp
+returns as ERROR values) are raised as ``CelError`` so nobody mistakes a broken expression for
+``false``.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from spokehub.distribution.errors import DistributionError
+from spokehub.errors import ConfigurationError
+from spokehub.governance.engines import (
+    CompiledExpression,
+    EvaluationFailed,
+    PolicyEngine,
+    engine_named,
+)
+from spokehub.governance.errors import CompileError
 
 
 class CelError(DistributionError):
@@ -21,26 +32,23 @@ class CelError(DistributionError):
     code = "cel"
 
 
-def _cel() -> Any:
+_ENGINE_LOCK = threading.Lock()
+
+
+@functools.cache
+def _engine() -> PolicyEngine:
     try:
-        from cel_expr_python import cel
-    except ImportError as exc:  # pragma: no cover - the distribution extra installs it
+        return engine_named()
+    except ConfigurationError as exc:  # pragma: no cover - the distribution extra installs it
         raise CelError(
             "CEL expressions need cel-expr-python: pip install 'spokehub[distribution]'"
         ) from exc
-    return cel
-
-
-@functools.lru_cache(maxsize=64)
-def _env(names: tuple[str, ...]) -> Any:
-    cel = _cel()
-    return cel.NewEnv(variables=dict.fromkeys(names, cel.Type.DYN))
 
 
 class Expression:
     """A compiled CEL expression over DYN variables."""
 
-    def __init__(self, source: str, program: Any, names: tuple[str, ...]) -> None:
+    def __init__(self, source: str, program: CompiledExpression, names: tuple[str, ...]) -> None:
         self.source = source
         self._program = program
         self._names = names
@@ -48,12 +56,9 @@ class Expression:
     def evaluate(self, data: Mapping[str, Any]) -> Any:
         values = {n: _plain(data.get(n)) for n in self._names}
         try:
-            result = self._program.eval(data=values)
-        except Exception as exc:  # cel-cpp raises plain RuntimeError on bad activations
-            raise CelError(f"{self.source!r}: {exc}") from exc
-        if str(result.type()) == "ERROR":
-            raise CelError(f"{self.source!r}: {result.value()}")
-        return result.plain_value()
+            return self._program.evaluate(_engine().bind(values))
+        except EvaluationFailed as exc:
+            raise CelError(f"{self.source!r}: {exc}") from None
 
     def check(self, data: Mapping[str, Any]) -> bool:
         """Evaluate a condition; anything but ``true`` is false, errors raise."""
@@ -62,9 +67,11 @@ class Expression:
 
 @functools.lru_cache(maxsize=1024)
 def _compile(source: str, names: tuple[str, ...]) -> Expression:
+    engine = _engine()
     try:
-        program = _env(names).compile(source)
-    except Exception as exc:
+        with _ENGINE_LOCK:  # the engine caches environments in a plain dict
+            program = engine.compile(source, names)
+    except CompileError as exc:
         raise CelError(" ".join(str(exc).split())) from exc
     return Expression(source, program, names)
 

@@ -1,8 +1,18 @@
-"""Policy checks at the hook points, VAP-shaped: validations in CEL, scope by target labels.
+"""Policy checks at the distribution hook points, VAP-shaped: validations in CEL, scoped by
+target labels.
 
-This is the seam to the governance layer: ``PolicyCheck`` is any callable from (stage, input
-document, target labels) to a ``PolicyResult``. The default, ``ManifestPolicies``, evaluates the
-hub's ``Policy`` manifests with the CEL seam; the governance ``PolicyEngine`` plugs in here.
+Two sources decide at each stage (``pre-release``, ``post-transform``, ``pre-apply``,
+``analysis``, ``drift``, ``rollback``), and the stricter answer wins:
+
+* the hub's own ``Policy`` manifests (``ManifestPolicies``), compiled with the governance
+  layer's CEL engine (``distribution.cel``), so a hub carries its rules with it;
+* the governance policy set of the worker (``SPOKEHUB_POLICY_DIR``, ``govern(client)``): every
+  stage is a registered governance hook point ``distribution.<stage>``, so an organisation's
+  ``PolicyBinding`` (``match: {hooks: [distribution.pre-apply], names: [web-*]}``) applies to
+  every distribution without editing a hub. Its decisions go to the governance audit trail and
+  its exceptions, actions (``Deny|Warn|Audit``) and fail-closed rules hold as everywhere else.
+
+``decide`` asks both and merges their violations into one ``PolicyResult``.
 """
 
 from __future__ import annotations
@@ -14,8 +24,26 @@ from typing import Any, Protocol
 from spokehub.distribution.cel import CelError, compile_cel
 from spokehub.distribution.manifests import Manifest
 from spokehub.distribution.selectors import matches
+from spokehub.governance.decisions import PolicyDecision, Subject
+from spokehub.governance.hooks import Policies, active_policies, register_hook
 
 STAGES = ("pre-release", "post-transform", "pre-apply", "analysis", "drift", "rollback")
+_OBJECTS = {
+    "pre-release": "{release: {id, digest}}",
+    "post-transform": "{plan, target, release, wave, distribution, request, artifact}",
+    "pre-apply": "{plan, target, release, wave, distribution, request}",
+    "analysis": "{measurements: {metric, verdict, phases}}",
+    "drift": "{drift: {target, mode, state, resources}}",
+    "rollback": "{release: {id}, request: {reason}}",
+}
+HOOKS = {
+    stage: register_hook(
+        f"distribution.{stage}",
+        f"distribution stage {stage}: name = the target (or the distribution), workflow = the "
+        f"distribution, labels = the target's labels as key=value; object = {_OBJECTS[stage]}",
+    )
+    for stage in STAGES
+}
 VARIABLES = [
     "plan",
     "target",
@@ -51,6 +79,7 @@ class PolicyResult:
 
     decision: str = "allow"
     violations: list[Violation] = field(default_factory=list)
+    governance: dict[str, Any] | None = None  # the governance decision, when one was taken
 
     @property
     def denied(self) -> bool:
@@ -60,7 +89,13 @@ class PolicyResult:
         return "; ".join(f"{v.policy}: {v.message}" for v in self.violations)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"decision": self.decision, "violations": [v.to_dict() for v in self.violations]}
+        out: dict[str, Any] = {
+            "decision": self.decision,
+            "violations": [v.to_dict() for v in self.violations],
+        }
+        if self.governance is not None:
+            out["governance"] = self.governance
+        return out
 
 
 class PolicyCheck(Protocol):
@@ -104,3 +139,55 @@ def _validate(v: Mapping[str, Any], document: Mapping[str, Any]) -> tuple[bool, 
     except CelError as exc:
         return False, f"could not evaluate {expr!r} ({exc}); failing closed"
     return ok, v.get("message") or f"failed: {expr}"
+
+
+_RANK = {"allow": 0, "warn": 1, "deny": 2}
+
+
+def _merge(local: PolicyResult, decision: PolicyDecision) -> PolicyResult:
+    """The stricter of the hub's answer and the governance decision, with both violations."""
+    found = [
+        Violation(v["policy"], v["message"], v["reason"], _action(decision, v["binding"]))
+        for v in decision.violations()
+    ]
+    verdict = max(local.decision, decision.decision, key=lambda d: _RANK.get(d, 2))
+    return PolicyResult(verdict, [*local.violations, *found], decision.to_dict())
+
+
+def _action(decision: PolicyDecision, binding: str) -> str:
+    for r in decision.results:
+        if r.binding == binding:
+            return {"deny": "Deny", "warn": "Warn"}.get(r.effect, "Audit")
+    return "Deny"
+
+
+async def decide(
+    manifests: Sequence[Manifest],
+    stage: str,
+    document: Mapping[str, Any],
+    labels: Mapping[str, str],
+    *,
+    distribution: str,
+    target: str = "",
+    actor: str | None = None,
+    run_id: str | None = None,
+    policies: Policies | None = None,
+) -> PolicyResult:
+    """Decide ``stage`` for ``document`` with the hub's policies and the governance policies
+    (``policies``, or those active in the current run); see the module docstring."""
+    local = ManifestPolicies(manifests)(stage, document, labels)
+    governed = policies if policies is not None else active_policies()
+    if governed is None:
+        return local
+    subject = Subject(
+        HOOKS[stage],
+        distribution,
+        target or distribution,
+        actor,
+        run_id,
+        tuple(f"{k}={v}" for k, v in sorted(labels.items())),
+    )
+    decision = await governed.decide(subject, dict(document), enforce=False)
+    if not decision.matched:
+        return local
+    return _merge(local, decision)

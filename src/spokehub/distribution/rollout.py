@@ -77,7 +77,8 @@ async def _wave(
         raise _Stop(f"wave {wave['name']}: " + "; ".join(planned["problems"]))
     for t in planned["targets"]:
         if t["prune_approval"]:
-            await _approve(req, f"prune:{t['target']}", t["plan"]["counts"])
+            counts = {"target": t["target"], "counts": t["plan"]["counts"]}
+            await _approve(req, f"prune:{t['target']}", counts, wave)
     todo = [t for t in planned["targets"] if t["changes"]]
     for t in planned["targets"]:
         report["targets"][t["target"]] = {
@@ -189,13 +190,14 @@ async def _analysis(
             if verdict == "Failed":
                 raise _Stop(f"analysis {key} failed: {phases}")
             if verdict == "Inconclusive":
-                await _approve(req, f"inconclusive:{key}", {"phases": phases})
+                await _approve(req, f"inconclusive:{key}", {"phases": phases}, wave)
 
 
 async def _gate(req: RolloutRequest, wave: dict[str, Any]) -> None:
     gate = wave["gate"]
     if gate == "manual":
-        await _approve(req, f"promote:{wave['name']}", {"wave": wave["name"]}, wave["gateTimeout"])
+        subject = {"wave": wave["name"], "targets": wave["targets"]}
+        await _approve(req, f"promote:{wave['name']}", subject, wave, wave["gateTimeout"])
     elif gate == "webhook":
         answer = await webhook_gate(req, wave)
         await note(req, "gate", {"wave": wave["name"], "kind": "webhook", **answer})
@@ -204,10 +206,18 @@ async def _gate(req: RolloutRequest, wave: dict[str, Any]) -> None:
 
 
 async def _approve(
-    req: RolloutRequest, name: str, subject: Any, timeout: float | None = None
+    req: RolloutRequest,
+    name: str,
+    subject: Any,
+    wave: dict[str, Any],
+    timeout: float | None = None,
 ) -> None:
+    """An approval with the governance lifecycle: the wave's ``approval`` settings name the
+    assignees (users, ``role:NAME``), the quorum, reminders, escalation and what a timeout
+    does; the rollout's actor may not approve their own rollout when assignees are named."""
+    about = {"distribution": req.distribution, "release": req.release, **subject}
     try:
-        decision = await approval(name, subject=subject, timeout=timeout)
+        decision = await approval(name, subject=about, timeout=timeout, **wave.get("approval", {}))
     except (ApprovalRejected, WaitTimeout) as exc:
         await note(req, "gate", {"name": name, "approved": False, "reason": str(exc)})
         raise _Stop(f"{name}: {exc}") from exc
@@ -218,6 +228,8 @@ async def _approve(
             "name": name,
             "approved": True,
             "by": decision.by or "",
+            "approvers": list(decision.approvers),
+            "expired": decision.expired,
             "comment": decision.comment or "",
         },
     )

@@ -10,6 +10,22 @@ KINDS = ("Target", "Distribution", "Rollout", "AnalysisTemplate", "Policy")
 _DURATION = {"type": "string", "pattern": r"^\d+(\.\d+)?(ms|s|m|h|d)$"}
 _NAME = {"type": "string", "pattern": r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$"}
 
+# Who decides a manual gate, and what happens when nobody does (spokehub.runtime approval()).
+APPROVAL: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "assignees": {"type": "array", "items": {"type": "string", "minLength": 1}},
+        "quorum": {"type": "integer", "minimum": 1},
+        "rejections": {"type": "integer", "minimum": 1},
+        "allowSelf": {"type": "boolean"},
+        "onTimeout": {"enum": ["reject", "approve", "escalate"]},
+        "remindEvery": _DURATION,
+        "escalateAfter": _DURATION,
+        "escalateTo": {"type": "array", "items": {"type": "string", "minLength": 1}},
+    },
+}
+
 SELECTOR: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -150,6 +166,7 @@ ROLLOUT: dict[str, Any] = {
                     "gate": {"enum": ["auto", "manual", "webhook"]},
                     "gateUrl": {"type": "string"},
                     "gateTimeout": _DURATION,
+                    "approval": APPROVAL,
                 },
             },
         },

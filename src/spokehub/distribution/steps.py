@@ -22,7 +22,7 @@ from spokehub.distribution.errors import PlanStale, PreconditionFailed
 from spokehub.distribution.forecast import forecast, remember
 from spokehub.distribution.manifests import load_hub, manifest_files, seconds
 from spokehub.distribution.plan import TargetPlan
-from spokehub.distribution.policy import ManifestPolicies, PolicyResult
+from spokehub.distribution.policy import PolicyResult, decide
 from spokehub.distribution.sync import (
     apply_target,
     plan_target,
@@ -31,6 +31,7 @@ from spokehub.distribution.sync import (
 )
 from spokehub.distribution.wiring import DistContext, target_view, wave_targets
 from spokehub.engine.retry import RetryPolicy
+from spokehub.runtime.context import current_workflow
 from spokehub.runtime.definitions import step
 from spokehub.store import Store
 
@@ -79,10 +80,26 @@ async def _note(
     )
 
 
-def _policy(
-    ctx: DistContext, stage: str, doc: dict[str, Any], labels: dict[str, str]
+async def _policy(
+    ctx: DistContext,
+    req: RolloutRequest,
+    stage: str,
+    doc: dict[str, Any],
+    labels: dict[str, str],
+    target: str = "",
 ) -> PolicyResult:
-    return ManifestPolicies(ctx.policies())(stage, doc, labels)
+    """The hub's policies and the worker's governance policies at ``stage``."""
+    wf = current_workflow()
+    return await decide(
+        ctx.policies(),
+        stage,
+        doc,
+        labels,
+        distribution=ctx.name,
+        target=target,
+        actor=req.actor,
+        run_id=wf.run_id if wf else None,
+    )
 
 
 def _max_concurrent(value: Any, count: int) -> int:
@@ -114,9 +131,26 @@ def _waves(ctx: DistContext) -> list[dict[str, Any]]:
                 "gate": w.get("gate", "auto"),
                 "gateUrl": w.get("gateUrl"),
                 "gateTimeout": seconds(w["gateTimeout"], 0) if w.get("gateTimeout") else None,
+                "approval": approval_options(w.get("approval") or {}),
             }
         )
     return waves
+
+
+def approval_options(spec: dict[str, Any]) -> dict[str, Any]:
+    """A wave's ``approval`` settings as keyword arguments of ``approval()``."""
+    durations = {"remindEvery": "remind_every", "escalateAfter": "escalate_after"}
+    names = {
+        "assignees": "assignees",
+        "quorum": "quorum",
+        "rejections": "rejections",
+        "allowSelf": "allow_self",
+        "onTimeout": "on_timeout",
+        "escalateTo": "escalate_to",
+    }
+    out = {names[k]: v for k, v in spec.items() if k in names}
+    out.update({durations[k]: seconds(v, 0.0) for k, v in spec.items() if k in durations})
+    return out
 
 
 @step(name="spokehub.dist.begin")
@@ -139,15 +173,16 @@ async def begin(req: RolloutRequest) -> dict[str, Any]:
         stage = "rollback" if req.mode == "rollback" else "pre-release"
         if req.mode == "rollback":
             skip, why = _inside_window(ctx, proms, req.release)
-            decision = _policy(
+            decision = await _policy(
                 ctx,
+                req,
                 "rollback",
                 {"release": {"id": req.release}, "request": {"reason": req.reason}},
                 {},
             )
         else:
-            decision = _policy(
-                ctx, "pre-release", {"release": {"id": req.release, "digest": rdigest}}, {}
+            decision = await _policy(
+                ctx, req, "pre-release", {"release": {"id": req.release, "digest": rdigest}}, {}
             )
         await _note(
             store,
@@ -221,8 +256,13 @@ async def plan_wave(req: RolloutRequest, wave: dict[str, Any]) -> dict[str, Any]
                 "keys": [o.key for o in tplan.ops if o.after],
                 "count": sum(1 for o in tplan.ops if o.after),
             }
-            shaped = _policy(
-                ctx, "post-transform", {**doc, "artifact": artifact}, dict(target.labels)
+            shaped = await _policy(
+                ctx,
+                req,
+                "post-transform",
+                {**doc, "artifact": artifact},
+                dict(target.labels),
+                target.name,
             )
             if shaped.violations:
                 await _note(
@@ -234,7 +274,7 @@ async def plan_wave(req: RolloutRequest, wave: dict[str, Any]) -> dict[str, Any]
                 )
             if shaped.denied:
                 problems.append(f"{target.name}: policy denied: {shaped.message()}")
-            decision = _policy(ctx, "pre-apply", doc, dict(target.labels))
+            decision = await _policy(ctx, req, "pre-apply", doc, dict(target.labels), target.name)
             await _note(
                 store,
                 req,
@@ -399,7 +439,7 @@ async def check_policy(
     """Evaluate the policies of ``stage`` (e.g. ``analysis``) and record the decision."""
     ctx = context_for(req.hub, req.distribution)
     labels = dict(ctx.target(target).labels) if target else {}
-    decision = _policy(ctx, stage, document, labels)
+    decision = await _policy(ctx, req, stage, document, labels, target)
     async with inventory.open_state(req.db) as store:
         await _note(store, req, "policy", {"stage": stage, **decision.to_dict()}, target)
     return {"denied": decision.denied, "message": decision.message()}

@@ -43,6 +43,7 @@ __all__ = [
     "DecisionSink",
     "Policies",
     "PolicyInterceptor",
+    "active_policies",
     "policy_gate",
     "register_hook",
 ]
@@ -167,6 +168,13 @@ def denial(decision: PolicyDecision) -> PolicyDenied:
 
 
 _active: ContextVar[Policies | None] = ContextVar("spokehub_policies", default=None)
+
+
+def active_policies() -> Policies | None:
+    """The policies of the run being executed (set by ``PolicyInterceptor``), or None; later
+    layers ask them at hook points of their own from inside their steps."""
+    return _active.get()
+
 GATE_STEP = "spokehub.policy_gate"
 
 
