@@ -58,8 +58,8 @@ def test_an_organisation_policy_denies_a_distribution_stage(db_url: str, tmp_pat
     finally:
         client.close()
     assert result["status"] in ("RolledBack", "Failed"), result
-    assert "cms-staging: policy denied: cms-small-batches: at most 2 new entries" in (
-        result["reason"]
+    assert (
+        "cms-staging: policy denied: cms-small-batches: at most 2 new entries" in (result["reason"])
     )
     assert writes == 0  # denied before anything was applied to the CMS
     hooks = {(d["hook"], d["subject"]["name"], d["decision"]) for d in found}  # type: ignore[index]

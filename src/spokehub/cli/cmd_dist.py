@@ -1,4 +1,4 @@
-"""``spokehub dist plan|rollout|rollback|resume|drift|status|audit`` and ``spokehub demo``."""
+"""``spokehub dist plan|rollout|rollback|resume|drift|release|status|audit``, ``spokehub demo``."""
 
 from __future__ import annotations
 
@@ -279,6 +279,35 @@ def drift_command(
                     out.print(f"      {line}", style=_line_style(line), markup=False)
     if remaining:
         raise typer.Exit(EXIT_CHANGES)
+
+
+@dist_app.command("release")
+def release_command(
+    ctx: typer.Context,
+    ref: Annotated[
+        str, typer.Argument(help="A recorded release: id, digest, prefix or latest.")
+    ] = "latest",
+    patterns: Annotated[
+        Path,
+        typer.Option("--patterns", help="The patterns hub the release was recorded from."),
+    ] = Path("."),
+    hub: Hub = ".",
+    as_json: AsJson = False,
+) -> None:
+    """Freeze a release recorded by `spokehub patterns release` into the hub's releases/."""
+    from spokehub.distribution.releases import freeze
+
+    async def body(c: Client) -> Any:
+        await c.ensure_schema()
+        return await freeze(c.store, patterns, Path(hub), ref)
+
+    frozen = run_with_client(ctx, body)
+    if as_json:
+        print_json(frozen.to_dict())
+        return
+    what = "frozen" if frozen.written else "already frozen, unchanged"
+    typer.echo(f"release {frozen.release} {what} in {frozen.folder} (from {frozen.source})")
+    typer.echo(f"roll it out: spokehub dist rollout DISTRIBUTION {frozen.release} --hub {hub}")
 
 
 @dist_app.command("status")

@@ -175,6 +175,7 @@ def active_policies() -> Policies | None:
     layers ask them at hook points of their own from inside their steps."""
     return _active.get()
 
+
 GATE_STEP = "spokehub.policy_gate"
 
 
