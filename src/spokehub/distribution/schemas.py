@@ -66,7 +66,7 @@ TARGET: dict[str, Any] = {
     "properties": {
         "adapter": {"type": "string"},
         "config": {"type": "object"},
-        "credentialsRef": {"type": "string", "pattern": r"^(env|file):.+$"},
+        "credentialsRef": {"type": "string", "pattern": r"^(env|file|secret):.+$"},
         "ownership": {
             "type": "object",
             "properties": {"marker": {"enum": ["header", "metadata-field", "lockfile", "none"]}},

@@ -16,23 +16,48 @@ from spokehub.distribution.model import DesiredResource
 from spokehub.distribution.plan import TargetFacts
 from spokehub.distribution.selectors import matches
 from spokehub.distribution.source import ArtifactSource, TargetView, TransformStep, load_source
+from spokehub.governance.errors import SecretNotFound
+from spokehub.governance.redaction import REDACTOR
+from spokehub.governance.secrets import secret
 
 
 def resolve_credentials(ref: str | None, root: Path) -> str | None:
-    """``env:NAME`` or ``file:path`` (relative to the hub) to the secret's value."""
+    """A target's ``credentialsRef`` to the secret's value, resolved through the governance
+    secrets layer so the value is masked wherever spokehub writes text (logs, the ledger,
+    the audit trail, errors):
+
+    * ``secret:NAME`` (or ``secret://NAME``): the configured secret providers (the
+      environment, ``SPOKEHUB_SECRETS_FILE``, or any ``SecretProvider``);
+    * ``env:NAME``: the environment variable;
+    * ``file:path``: a file (relative to the hub), stripped.
+    """
     if not ref:
         return None
     scheme, _, name = ref.partition(":")
+    if scheme == "secret":
+        try:
+            return secret(name.removeprefix("//"))
+        except SecretNotFound as exc:
+            raise DistributionError(f"credentials {ref}: {exc}") from exc
     if scheme == "env":
         value = os.environ.get(name)
         if value is None:
             raise DistributionError(f"credentials {ref}: environment variable {name} is not set")
-        return value
+        return _masked(ref, value)
     path = (root / name) if not os.path.isabs(name) else Path(name)
     try:
-        return path.read_text().strip()
+        return _masked(ref, path.read_text().strip())
     except OSError as exc:
         raise DistributionError(f"credentials {ref}: cannot read {path} ({exc.strerror})") from exc
+
+
+def _masked(ref: str, value: str) -> str:
+    """Hand the value to the redactor (from now on it never appears in what spokehub writes)."""
+    try:
+        REDACTOR.add(ref, value)
+    except ValueError as exc:  # too short to mask reliably
+        raise DistributionError(f"credentials {ref}: {exc}") from exc
+    return value
 
 
 def target_view(t: Manifest) -> TargetView:
