@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from spokehub.governance.audit import AuditLog
 from spokehub.governance.audit import AuditEntry as ChainEntry
+from spokehub.governance.audit import AuditLog
 from spokehub.governance.redaction import REDACTOR
 from spokehub.runtime.clock import SystemClock
 from spokehub.runtime.context import current_step
