@@ -86,7 +86,8 @@ def test_a_rollout_and_its_drift_are_entries_of_the_one_chain(db_url: str, tmp_p
 
     # the release's timeline: the rollout's events in order, all stamped with its run id
     kinds = [e.kind for e in timeline]
-    assert kinds[0] == "policy" and kinds[-1] == "promotion.finished", kinds
+    assert kinds[0] == "policy", kinds
+    assert kinds[-1] == "promotion.finished", kinds
     # wave 1: plan, pre-apply policy, apply, analysis; wave 2 (manual gate): plan, apply, gate
     wave_by_wave = ["promotion.started", "plan", "policy", "apply", "measurement", "analysis"]
     assert subsequence([*wave_by_wave, "plan", "apply", "gate", "promotion.finished"], kinds), kinds
@@ -103,7 +104,9 @@ def test_a_rollout_and_its_drift_are_entries_of_the_one_chain(db_url: str, tmp_p
 
     # drift: in the same chain, after the rollout, outside any run
     drift = [e for e in everything if e.kind == "drift"]
-    assert drift and drift[0].target == "web" and drift[0].run_id is None
+    assert drift, [e.kind for e in everything]
+    assert drift[0].target == "web"
+    assert drift[0].run_id is None
     assert drift[0].seq > timeline[-1].seq
     assert "dist/tokens.css" in json.dumps(drift[0].detail)
     assert dist_rows[0][0] == len(everything)
@@ -180,7 +183,9 @@ def test_a_secret_in_a_dist_record_never_reaches_the_trail(db_url: str) -> None:
         client.close()
     assert entry.detail["reason"] == "webhook said no to Bearer [secret:dist_audit_token]"
     assert entry.detail["ratio"] == "NaN"
-    assert entry.at == 1_700_000_000.0 and entry.run_id is None
-    assert raw[0][0] == "dist.gate" and raw[0][2] == 1_700_000_000.0
+    assert entry.at == 1_700_000_000.0
+    assert entry.run_id is None
+    assert raw[0][0] == "dist.gate"
+    assert raw[0][2] == 1_700_000_000.0
     assert secret not in raw[0][1]
     assert verified == (True, 1, "")
