@@ -1,26 +1,40 @@
-"""The distribution audit trail: append-only, hash-chained rows in ``dist_audit``.
+"""The distribution audit trail: entries of the governance audit chain (``audit_log``).
 
-Each entry's hash covers its fields and the previous entry's hash, so ``verify`` finds any edit,
-deletion or reordering. Until the governance layer's audit lands this is the ledger of policy
-decisions, plans, applies, measurements, gates, rollbacks and drift.
+Every policy decision, plan, apply, measurement, gate, rollback, drift report, alert,
+predictive decision and promotion start/finish is one entry of the same hash chain as the
+operator actions (``spokehub.governance.audit.AuditLog``), so ``spokehub audit verify`` checks
+them all and ``spokehub audit export --action dist.`` exports them. An entry's action is
+``dist.<kind>`` (``dist.plan``, ``dist.apply``, ``dist.policy``, ``dist.drift``, ...); its
+details are ``{"distribution", "release", "target", "detail"}``; its ``run_id`` is the rollout
+run when a step of that run wrote it (drift checks and other calls outside a run have none).
+Details pass through the secrets redactor before they are hashed and stored.
+
+The ``dist_audit`` table of migration 0011 is no longer written (it stays, as released).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from spokehub.governance.audit import AuditEntry as ChainEntry
+from spokehub.governance.audit import AuditLog
+from spokehub.governance.redaction import REDACTOR
+from spokehub.runtime.clock import SystemClock
+from spokehub.runtime.context import current_step
 from spokehub.store import Store
-from spokehub.store.base import Tx
 
-GENESIS = "0" * 64
+__all__ = ["ACTION_PREFIX", "AuditEntry", "append", "entries", "verify"]
+
+ACTION_PREFIX = "dist."
 
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
+    """One distribution entry of the governance chain, seen the distribution's way."""
+
     seq: int
     at: float
     distribution: str
@@ -28,6 +42,8 @@ class AuditEntry:
     target: str
     kind: str
     detail: dict[str, Any]
+    run_id: str | None
+    actor: str | None
     prev_hash: str
     hash: str
 
@@ -40,36 +56,31 @@ class AuditEntry:
             "target": self.target,
             "kind": self.kind,
             "detail": self.detail,
+            "run_id": self.run_id,
             "hash": self.hash,
         }
 
 
-def _hash(prev: str, at: float, dist: str, release: str, target: str, kind: str, body: str) -> str:
-    text = json.dumps([prev, repr(at), dist, release, target, kind, body])
-    return hashlib.sha256(text.encode()).hexdigest()
+class _At:
+    """The clock of one entry: the time its caller says the event happened."""
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+
+    def now(self) -> float:
+        return self.at
 
 
-def append_tx(
-    tx: Tx,
-    *,
-    at: float,
-    distribution: str,
-    release: str,
-    target: str,
-    kind: str,
-    detail: Mapping[str, Any],
-) -> str:
-    """Append one entry inside an open write transaction; returns its hash."""
-    row = tx.execute("SELECT hash FROM dist_audit ORDER BY seq DESC LIMIT 1").fetchone()
-    prev = row[0] if row else GENESIS
-    body = json.dumps(dict(detail), sort_keys=True, default=str)
-    digest = _hash(prev, at, distribution, release, target, kind, body)
-    tx.execute(
-        "INSERT INTO dist_audit (at, distribution, release, target, kind, detail, prev_hash, hash)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (at, distribution, release, target, kind, body, prev, digest),
-    )
-    return digest
+def _plain(detail: Mapping[str, Any]) -> dict[str, Any]:
+    """Details as plain JSON: odd values as their text, NaN and infinities as strings."""
+    text = json.dumps(dict(detail), default=str)
+    plain: dict[str, Any] = json.loads(text, parse_constant=lambda name: name)
+    return plain
+
+
+def _log(store: Store, at: float | None = None) -> AuditLog:
+    clock = SystemClock() if at is None else _At(at)
+    return AuditLog(store, clock, redact=REDACTOR.value)
 
 
 async def append(
@@ -82,80 +93,62 @@ async def append(
     detail: Mapping[str, Any],
     target: str = "",
 ) -> str:
-    # Two writers may read the same last hash; the UNIQUE prev_hash index makes one of them
-    # fail, and it retries on top of the other (PostgreSQL; SQLite has a single writer).
-    for attempt in range(8):
-        try:
-            return await _append_once(store, at, distribution, release, kind, detail, target)
-        except Exception:
-            if attempt == 7:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-async def _append_once(
-    store: Store,
-    at: float,
-    distribution: str,
-    release: str,
-    kind: str,
-    detail: Mapping[str, Any],
-    target: str,
-) -> str:
-    return await store.transact(
-        lambda tx: append_tx(
-            tx,
-            at=at,
-            distribution=distribution,
-            release=release,
-            target=target,
-            kind=kind,
-            detail=detail,
-        )
+    """Append one ``dist.<kind>`` entry to the audit chain; returns its hash."""
+    body = _plain(detail)
+    step = current_step()
+    actor = body.get("actor")
+    entry = await _log(store, at).append(
+        ACTION_PREFIX + kind,
+        actor=actor if isinstance(actor, str) else None,
+        run_id=step.run_id if step is not None else None,
+        details={
+            "distribution": distribution,
+            "release": release,
+            "target": target,
+            "detail": body,
+        },
     )
+    return entry.hash
 
 
-def _rows(tx: Tx, distribution: str | None, release: str | None) -> list[AuditEntry]:
-    sql = (
-        "SELECT seq, at, distribution, release, target, kind, detail, prev_hash, hash "
-        "FROM dist_audit"
+def _from_chain(entry: ChainEntry) -> AuditEntry | None:
+    d = entry.details
+    if not isinstance(d, dict) or not isinstance(d.get("distribution"), str):
+        return None  # some other writer's dist.* action: not a distribution record
+    detail = d.get("detail")
+    return AuditEntry(
+        seq=entry.seq,
+        at=entry.at,
+        distribution=d["distribution"],
+        release=str(d.get("release") or ""),
+        target=str(d.get("target") or ""),
+        kind=entry.action[len(ACTION_PREFIX) :],
+        detail=detail if isinstance(detail, dict) else {},
+        run_id=entry.run_id,
+        actor=entry.actor,
+        prev_hash=entry.prev_hash,
+        hash=entry.hash,
     )
-    where, params = [], []
-    if distribution is not None:
-        where.append("distribution = ?")
-        params.append(distribution)
-    if release is not None:
-        where.append("release = ?")
-        params.append(release)
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    rows = tx.execute(sql + " ORDER BY seq", params).fetchall()
-    return [
-        AuditEntry(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7], r[8]) for r in rows
-    ]
 
 
 async def entries(
     store: Store, *, distribution: str | None = None, release: str | None = None
 ) -> list[AuditEntry]:
-    return await store.transact(lambda tx: _rows(tx, distribution, release), write=False)
+    """The distribution's entries in chain order (optionally of one release only)."""
+    found: list[AuditEntry] = []
+    for chained in await _log(store).entries(action=ACTION_PREFIX):
+        entry = _from_chain(chained)
+        if entry is None:
+            continue
+        if distribution is not None and entry.distribution != distribution:
+            continue
+        if release is not None and entry.release != release:
+            continue
+        found.append(entry)
+    return found
 
 
 async def verify(store: Store) -> tuple[bool, int, str]:
-    """Recompute the whole chain: (ok, entries checked, first problem or '')."""
-
-    def check(tx: Tx) -> tuple[bool, int, str]:
-        rows = tx.execute(
-            "SELECT seq, at, distribution, release, target, kind, detail, prev_hash, hash "
-            "FROM dist_audit ORDER BY seq"
-        ).fetchall()
-        prev = GENESIS
-        for r in rows:
-            if r[7] != prev:
-                return False, len(rows), f"entry {r[0]}: previous hash does not match"
-            if _hash(prev, r[1], r[2], r[3], r[4], r[5], r[6]) != r[8]:
-                return False, len(rows), f"entry {r[0]}: content does not match its hash"
-            prev = r[8]
-        return True, len(rows), ""
-
-    return await store.transact(check, write=False)
+    """Recompute the whole governance chain: (ok, entries checked, first problem or '')."""
+    found = await _log(store).verify()
+    return found.ok, found.entries, found.problem or ""
