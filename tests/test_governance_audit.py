@@ -316,3 +316,24 @@ def test_approval_hook_and_policy_set_changes_are_audited(tmp_path: Path) -> Non
     assert len(changed) == 1
     assert changed[0].details["policies"] == ["four-eyes"]
     assert changed[0].details["digest"] != changed[0].details["from"]
+
+
+def test_mentions_narrows_by_stored_details_with_like_wildcards_taken_literally(
+    client: Client,
+) -> None:
+    async def go() -> list[list[int]]:
+        await client.ensure_schema()
+        log = trail(client)
+        for name in ("a_b", "axb", "a%b", "a_b"):
+            await log.append("dist.x", details={"distribution": name, "n": 1})
+        await log.append("dist.x", details={"detail": {"distribution": "axb"}})
+        return [
+            [e.seq for e in await log.entries(mentions={"distribution": name})]
+            for name in ("a_b", "axb", "a%b", "zzz")
+        ]
+
+    a_b, axb, percent, none = asyncio.run(go())
+    assert a_b == [1, 4]  # "_" is not a wildcard
+    assert axb == [2, 5]  # a nested mention matches too: callers filter exactly
+    assert percent == [3]
+    assert none == []

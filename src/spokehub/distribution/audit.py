@@ -136,7 +136,14 @@ async def entries(
 ) -> list[AuditEntry]:
     """The distribution's entries in chain order (optionally of one release only)."""
     found: list[AuditEntry] = []
-    for chained in await _log(store).entries(action=ACTION_PREFIX):
+    mentions: dict[str, Any] = {}
+    if distribution is not None:
+        mentions["distribution"] = distribution
+    if release is not None:
+        mentions["release"] = release
+    # The store narrows by text (cheap, may over-match a nested detail); the checks below are
+    # exact.
+    for chained in await _log(store).entries(action=ACTION_PREFIX, mentions=mentions):
         entry = _from_chain(chained)
         if entry is None:
             continue

@@ -184,8 +184,11 @@ class AuditLog:
         action: str | None = None,
         after_seq: int = 0,
         limit: int | None = None,
+        mentions: dict[str, Any] | None = None,
     ) -> list[AuditEntry]:
-        """Entries in chain order, filtered (``action`` matches a prefix, e.g. ``run.``)."""
+        """Entries in chain order, filtered (``action`` matches a prefix, e.g. ``run.``;
+        ``mentions`` keeps entries whose stored details hold each of these key/value pairs
+        somewhere, as canonical JSON: a cheap prefilter, exact matching is the caller's)."""
         where: list[str] = ["seq > ?"]
         params: list[Any] = [after_seq]
         if since is not None:
@@ -200,6 +203,11 @@ class AuditLog:
         if action is not None:
             where.append("action LIKE ?")
             params.append(action.replace("%", "") + "%")
+        for key, value in (mentions or {}).items():
+            fragment = canonical({key: value})[1:-1]  # "key":value, as the details store it
+            escaped = fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where.append("details LIKE ? ESCAPE '\\'")
+            params.append(f"%{escaped}%")
         sql = f"SELECT {_COLUMNS} FROM audit_log WHERE {' AND '.join(where)} ORDER BY seq"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
