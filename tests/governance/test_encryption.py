@@ -280,3 +280,30 @@ def test_vote_comments_are_sealed_and_rotated(
         assert [v["comment"] for v in decided[0].data["votes"]] == [f"{CANARY} first", "second"]
     finally:
         client.close()
+
+
+def test_webhook_signing_secrets_are_rotated_too(
+    db_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from spokehub.integrations.webhooks import get_subscription, subscribe
+
+    client = _client(db_url, A, clock)
+    try:
+        asyncio.run(client.ensure_schema())
+        sub = asyncio.run(
+            subscribe(client.store, "http://127.0.0.1:9/hook", ["run.*"], now=clock.now())
+        )
+    finally:
+        client.close()
+    assert sub.secret.encode() not in _stored_text(db_url)
+    monkeypatch.setenv("SPOKEHUB_ENCRYPTION_KEYS", f"{B},{A}")
+    rotated = CliRunner().invoke(app, ["--db", db_url, "db", "rotate-keys", "--json"])
+    assert rotated.exit_code == 0, rotated.output
+    assert '"webhook_subscriptions.secret": 1' in rotated.stdout
+    only_b = _client(db_url, B, clock)  # the old key is gone: the secret still opens
+    try:
+        assert asyncio.run(get_subscription(only_b.store, sub.id)).secret == sub.secret
+    finally:
+        only_b.close()

@@ -26,6 +26,7 @@ COLUMNS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("events", ("run_id", "position"), "data"),
     ("inbox", ("id",), "payload"),
     ("approval_votes", ("run_id", "seq", "actor"), "comment"),
+    ("webhook_subscriptions", ("id",), "secret"),  # signing secrets (integrations)
 )
 BATCH = 500
 
