@@ -29,7 +29,7 @@ from typing import Any
 
 from spokehub.config import Settings
 from spokehub.engine.retry import RetryPolicy
-from spokehub.integrations.breaker import BreakerPolicy
+from spokehub.integrations.breaker import BreakerPolicy, BreakerStateName
 from spokehub.integrations.contracts import CONTRACTS, Contract, ContractRegistry
 from spokehub.integrations.egress import EgressPolicy
 from spokehub.integrations.errors import (
@@ -40,7 +40,7 @@ from spokehub.integrations.errors import (
     ResponseTooLarge,
 )
 from spokehub.integrations.exchange import ConnectionFailed, Prepared, Response, finish, prepare
-from spokehub.integrations.hoststate import HostState, HostStatus, state_for
+from spokehub.integrations.hoststate import Gate, HostState, HostStatus, state_for
 from spokehub.integrations.ratelimit import RateLimit
 from spokehub.integrations.sending import Sender
 from spokehub.runtime.definitions import StepDefinition
@@ -274,13 +274,38 @@ class HttpConnector:
         method: str,
         url: str,
         *,
-        content: str | None = None,
+        content: str | bytes | None = None,
         json: Any = None,
+        params: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
     ) -> Response:
         """One guarded attempt that is not a step of its own, for code already inside a step
         (it retries nothing: the enclosing step's policy does)."""
-        return await self._async_attempt(method, url, json, None, headers, None, None, content)
+        return await self._async_attempt(method, url, json, params, headers, None, None, content)
+
+    def send_sync(
+        self,
+        method: str,
+        url: str,
+        *,
+        content: str | bytes | None = None,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        """The sync twin of ``send``: one guarded attempt from plain code (a thread a step
+        runs, a command); the same guards, no step and no retry of its own."""
+        return self._sync_attempt(method, url, json, params, headers, None, None, content)
+
+    def derive(self, **changes: Any) -> HttpConnector:
+        """A connector with some settings changed (``allow``, ``timeouts``, ...) that shares
+        this one's host state (breakers and buckets, also after ``use_database``), its
+        transition listeners and its credentials."""
+        settings = {f.name: getattr(self.config, f.name) for f in dataclasses.fields(self.config)}
+        other = HttpConnector(**{**settings, **changes, "state": _StateOf(self)})
+        other._listeners = self._listeners
+        other._credentials = self._credentials
+        return other
 
     # -- the step and its attempt ---------------------------------------------------------
     def _step(
@@ -306,7 +331,7 @@ class HttpConnector:
         headers: Any,
         contract: str | None,
         auth: str | None,
-        content: str | None = None,
+        content: str | bytes | None = None,
     ) -> Prepared:
         found = None if contract is None else self.config.contracts.get(contract)
         auth_header = None
@@ -339,7 +364,7 @@ class HttpConnector:
         headers: dict[str, str] | None = None,
         contract: str | None = None,
         auth: str | None = None,
-        content: str | None = None,
+        content: str | bytes | None = None,
     ) -> Response:
         req = self._prepare(method, url, body, params, headers, contract, auth, content)
         while True:
@@ -365,7 +390,7 @@ class HttpConnector:
         headers: dict[str, str] | None = None,
         contract: str | None = None,
         auth: str | None = None,
-        content: str | None = None,
+        content: str | bytes | None = None,
     ) -> Response:
         req = self._prepare(method, url, body, params, headers, contract, auth, content)
         while (wait := self._admit(req.authority)) is not None:
@@ -427,6 +452,27 @@ class HttpConnector:
         closer = getattr(self.state, "close", None)
         if closer is not None:
             closer()
+
+
+class _StateOf:
+    """The host state of another connector, looked up at each call (``use_database`` may
+    replace it)."""
+
+    blocking = True  # it may be a database: keep it off the event loop
+
+    def __init__(self, owner: HttpConnector) -> None:
+        self.owner = owner
+
+    def admit(self, host: str, now: float, policy: BreakerPolicy, limit: RateLimit | None) -> Gate:
+        return self.owner.state.admit(host, now, policy, limit)
+
+    def record(
+        self, host: str, ok: bool, now: float, policy: BreakerPolicy
+    ) -> BreakerStateName | None:
+        return self.owner.state.record(host, ok, now, policy)
+
+    def hosts(self) -> list[HostStatus]:
+        return self.owner.state.hosts()
 
 
 def _args(
