@@ -35,7 +35,6 @@ ENTRY = Answer(
 def fresh_breakers(monkeypatch: pytest.MonkeyPatch) -> None:
     """Breakers of this test only (the process connector's state is what targets share)."""
     monkeypatch.setattr(process_connector, "state", InProcessHostState())
-    return
 
 
 @pytest.fixture

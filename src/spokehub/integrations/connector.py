@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from spokehub.config import Settings
 from spokehub.engine.retry import RetryPolicy
@@ -269,33 +269,15 @@ class HttpConnector:
     def delete_sync(self, url: str, **kw: Any) -> Response:
         return self.request_sync("DELETE", url, **kw)
 
-    async def send(
-        self,
-        method: str,
-        url: str,
-        *,
-        content: str | bytes | None = None,
-        json: Any = None,
-        params: dict[str, str] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> Response:
+    async def send(self, method: str, url: str, **body: Unpack[Exchange]) -> Response:
         """One guarded attempt that is not a step of its own, for code already inside a step
         (it retries nothing: the enclosing step's policy does)."""
-        return await self._async_attempt(method, url, json, params, headers, None, None, content)
+        return await self._async_attempt(*_attempt_args(method, url, body))
 
-    def send_sync(
-        self,
-        method: str,
-        url: str,
-        *,
-        content: str | bytes | None = None,
-        json: Any = None,
-        params: dict[str, str] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> Response:
+    def send_sync(self, method: str, url: str, **body: Unpack[Exchange]) -> Response:
         """The sync twin of ``send``: one guarded attempt from plain code (a thread a step
         runs, a command); the same guards, no step and no retry of its own."""
-        return self._sync_attempt(method, url, json, params, headers, None, None, content)
+        return self._sync_attempt(*_attempt_args(method, url, body))
 
     def derive(self, **changes: Any) -> HttpConnector:
         """A connector with some settings changed (``allow``, ``timeouts``, ...) that shares
@@ -452,6 +434,29 @@ class HttpConnector:
         closer = getattr(self.state, "close", None)
         if closer is not None:
             closer()
+
+
+class Exchange(TypedDict, total=False):
+    """What ``send`` and ``send_sync`` take besides method and URL."""
+
+    content: str | bytes | None  # a body sent as is
+    json: Any  # a body sent as JSON
+    params: dict[str, str] | None
+    headers: dict[str, str] | None
+
+
+def _attempt_args(method: str, url: str, given: Exchange) -> tuple[Any, ...]:
+    """The attempt's positional arguments (no contract, no named credential)."""
+    return (
+        method,
+        url,
+        given.get("json"),
+        given.get("params"),
+        given.get("headers"),
+        None,
+        None,
+        given.get("content"),
+    )
 
 
 class _StateOf:

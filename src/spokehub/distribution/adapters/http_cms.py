@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
-from spokehub.distribution.adapters.base import BaseAdapter, check_precondition
+from spokehub.distribution.adapters.base import (
+    BaseAdapter,
+    applied,
+    capabilities,
+    check_precondition,
+)
 from spokehub.distribution.adapters.outbound import exchange
 from spokehub.distribution.errors import AdapterError, PreconditionFailed
 from spokehub.distribution.model import (
     Action,
     ApplyContext,
-    Capabilities,
     Health,
     HealthStatus,
     Observed,
@@ -38,14 +42,7 @@ class HttpCmsAdapter(BaseAdapter):
     """Upsert entries in a CMS space over HTTP (``config.baseUrl``, ``config.space``)."""
 
     kind = "http-cms"
-    CAPABILITIES: ClassVar[Capabilities] = Capabilities(
-        read=True,
-        delete=True,
-        conditional_write=True,
-        batch_atomic=False,
-        change_request=False,
-        ownership_marker="metadata-field",
-    )
+    CAPABILITIES = capabilities("read", "delete", "conditional_write", ownership="metadata-field")
 
     def _configure(self) -> None:
         self.base = self._required(
@@ -117,7 +114,7 @@ class HttpCmsAdapter(BaseAdapter):
     ) -> OpResult:
         current = self.read([op.key])[op.key]
         if check_precondition(op.key, current, op, expect):
-            return OpResult(op.key, op.action, op.after, changed=False, detail="already applied")
+            return applied(op, changed=False, detail="already applied")
         headers = {"Idempotency-Key": idempotency_key}
         if current is None:
             headers["If-None-Match"] = "*"
@@ -139,7 +136,7 @@ class HttpCmsAdapter(BaseAdapter):
             raise PreconditionFailed(f"{op.key}: changed at the CMS while applying; plan again")
         if resp.status >= 300:
             raise AdapterError(f"{op.action} {op.key}: HTTP {resp.status} {resp.text[:200]}")
-        return OpResult(op.key, op.action, op.after, changed=True)
+        return applied(op)
 
     def health(self, results: Sequence[OpResult]) -> Health:
         try:

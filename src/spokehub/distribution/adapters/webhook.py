@@ -14,15 +14,13 @@ import hashlib
 import hmac
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import ClassVar
 
-from spokehub.distribution.adapters.base import BaseAdapter
+from spokehub.distribution.adapters.base import BaseAdapter, applied, capabilities
 from spokehub.distribution.adapters.outbound import exchange
 from spokehub.distribution.errors import AdapterError
 from spokehub.distribution.model import (
     Action,
     ApplyContext,
-    Capabilities,
     Observed,
     Op,
     OpResult,
@@ -49,14 +47,7 @@ class WebhookAdapter(BaseAdapter):
     """POST each created or updated resource to ``config.url``."""
 
     kind = "webhook"
-    CAPABILITIES: ClassVar[Capabilities] = Capabilities(
-        read=False,
-        delete=False,
-        conditional_write=False,
-        batch_atomic=False,
-        change_request=False,
-        ownership_marker="none",
-    )
+    CAPABILITIES = capabilities()  # write-only
 
     def _configure(self) -> None:
         if not self.config.get("url"):
@@ -92,4 +83,4 @@ class WebhookAdapter(BaseAdapter):
         self.calls["write"] += 1
         if resp.status >= 300:
             raise AdapterError(f"POST {self.url}: HTTP {resp.status} {resp.text[:200]}")
-        return OpResult(op.key, op.action, op.after, changed=True)
+        return applied(op)
