@@ -20,6 +20,8 @@ from spokehub.distribution.demo.webhook_sink import WebhookSink
 from spokehub.distribution.errors import AdapterError, PreconditionFailed
 from spokehub.distribution.model import Action, ApplyContext, Op, Precondition, Scope, digest
 
+# The demo services listen on loopback, which the egress guard refuses unless allowed.
+LOOPBACK = {"egressAllow": ["127.0.0.1"]}
 CTX = ApplyContext(release="r1", owner="spokehub/d", summary="1 to create", distribution="d")
 
 
@@ -87,7 +89,7 @@ def test_git_branch_per_release_and_commit_only_when_the_tree_changes(tmp_path: 
 
 def test_http_cms_upsert_etag_and_idempotency_key(tmp_path: Path) -> None:
     with CmsServer() as server:
-        cms = HttpCmsAdapter({"baseUrl": server.url, "space": "s"}, owner="spokehub/d")
+        cms = HttpCmsAdapter({"baseUrl": server.url, "space": "s", **LOOPBACK}, owner="spokehub/d")
         data = cms.canonicalize("token/a", b'{"b": 1, "a": 2}')
         assert data == b'{"a":2,"b":1}'
         op = create("token/a", data)
@@ -114,7 +116,7 @@ def test_http_cms_upsert_etag_and_idempotency_key(tmp_path: Path) -> None:
         assert cms.health([]).status.value == "Degraded"
         with pytest.raises(AdapterError, match="type/id"):
             cms.read(["no-slash"])
-    broken = HttpCmsAdapter({"baseUrl": "http://127.0.0.1:9/api"})
+    broken = HttpCmsAdapter({"baseUrl": "http://127.0.0.1:9/api", **LOOPBACK})
     with pytest.raises(AdapterError):
         broken.read(["token/a"])
     assert broken.health([]).status.value == "Degraded"
@@ -123,14 +125,14 @@ def test_http_cms_upsert_etag_and_idempotency_key(tmp_path: Path) -> None:
 def test_webhook_standard_signature_and_stable_id() -> None:
     secret = "whsec_c2VjcmV0LWJ5dGVz"
     with WebhookSink(secret) as sink:
-        hook = WebhookAdapter({"url": sink.url}, credentials=secret)
+        hook = WebhookAdapter({"url": sink.url, **LOOPBACK}, credentials=secret)
         op = create("events/x", b'{"type": "release.promoted"}')
         hook.apply(op, idempotency_key="abc", expect=None, ctx=CTX)
         hook.apply(op, idempotency_key="abc", expect=None, ctx=CTX)  # a retry: same webhook-id
         assert len(sink.events) == 1
         assert sink.events[0]["id"] == "msg_abc"
         assert sink.rejected == 0
-        wrong = WebhookAdapter({"url": sink.url}, credentials="whsec_b3RoZXI=")
+        wrong = WebhookAdapter({"url": sink.url, **LOOPBACK}, credentials="whsec_b3RoZXI=")
         with pytest.raises(AdapterError, match="401"):
             wrong.apply(op, idempotency_key="def", expect=None, ctx=CTX)
         assert not hook.capabilities()["read"]

@@ -3,19 +3,21 @@
 One measurement is ``Successful`` (successCondition true, or failureCondition false when only
 that is given), ``Failed``, ``Inconclusive`` (neither) or ``Error`` (no answer, not JSON, no
 value at the path). ``tally`` turns the measurements of one metric into its verdict with
-``failureLimit`` and ``inconclusiveLimit``.
+``failureLimit`` and ``inconclusiveLimit``. The GET goes through the integrations HTTP
+connector with the target's settings (``egressAllow``; ``timeout``, 5 s by default here).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
+from spokehub.distribution.adapters.outbound import exchange
 from spokehub.distribution.cel import CelError, compile_cel
+from spokehub.distribution.errors import AdapterError
 
 _VARS = ["result", "args", "target"]
 _TEMPLATE = re.compile(r"\{\{\s*([A-Za-z0-9_.]+)\s*\}\}")
@@ -79,10 +81,12 @@ def measure(
     except NotApplicable as exc:
         return Measurement("Skipped", message=f"target has no {exc}")
     try:
-        resp = httpx.get(url, timeout=5.0)
-        body = resp.json()
-        value = json_path(body, http.get("jsonPath", "$"))
-    except (httpx.HTTPError, ValueError, KeyError) as exc:
+        resp = exchange(target.get("config") or {}, "GET", url, default_timeout=5.0)
+    except AdapterError as exc:  # no answer, a refused address, an open breaker, 4xx/5xx
+        return Measurement("Error", message=str(exc))
+    try:
+        value = json_path(json.loads(resp.text), http.get("jsonPath", "$"))
+    except (ValueError, KeyError) as exc:
         return Measurement("Error", message=f"GET {url}: {exc}")
     return judge(metric, value, target, args)
 

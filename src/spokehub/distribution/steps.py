@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 from pydantic import BaseModel
 
 from spokehub.distribution import audit, inventory
+from spokehub.distribution.adapters.outbound import connector_for, explain
 from spokehub.distribution.analysis import measure as take_measurement
 from spokehub.distribution.errors import PlanStale, PreconditionFailed
 from spokehub.distribution.forecast import forecast, remember
@@ -31,6 +31,7 @@ from spokehub.distribution.sync import (
 )
 from spokehub.distribution.wiring import DistContext, target_view, wave_targets
 from spokehub.engine.retry import RetryPolicy
+from spokehub.integrations import IntegrationError
 from spokehub.runtime.context import current_workflow
 from spokehub.runtime.definitions import step
 from spokehub.store import Store
@@ -402,13 +403,19 @@ async def measure(
 
 @step(name="spokehub.dist.gate")
 async def webhook_gate(req: RolloutRequest, wave: dict[str, Any]) -> dict[str, Any]:
-    """Ask a confirm-promotion webhook; 2xx promotes, anything else stops the rollout."""
+    """Ask a confirm-promotion webhook; 2xx promotes, anything else stops the rollout.
+
+    The POST goes through the process's HTTP connector (egress guard: an internal gateUrl
+    needs ``spokehub.integrations.http.configure(allow=[...])``; breaker, timeouts)."""
     body = {"distribution": req.distribution, "release": req.release, "wave": wave["name"]}
     try:
-        resp = await asyncio.to_thread(httpx.post, wave["gateUrl"], json=body, timeout=10.0)
-        ok, why = resp.status_code < 300, f"HTTP {resp.status_code}"
-    except httpx.HTTPError as exc:
-        ok, why = False, str(exc)
+        resp = await connector_for({}).send("POST", wave["gateUrl"], json=body)
+        ok, why = resp.status < 300, f"HTTP {resp.status}"
+    except IntegrationError as exc:  # refused, unreachable, breaker open, 4xx/5xx
+        ok, why = (
+            False,
+            explain(exc, "spokehub.integrations.http.configure(allow=[...]) lists them"),
+        )
     return {"approved": ok, "reason": why}
 
 

@@ -25,11 +25,11 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from spokehub.config import Settings
 from spokehub.engine.retry import RetryPolicy
-from spokehub.integrations.breaker import BreakerPolicy
+from spokehub.integrations.breaker import BreakerPolicy, BreakerStateName
 from spokehub.integrations.contracts import CONTRACTS, Contract, ContractRegistry
 from spokehub.integrations.egress import EgressPolicy
 from spokehub.integrations.errors import (
@@ -40,7 +40,7 @@ from spokehub.integrations.errors import (
     ResponseTooLarge,
 )
 from spokehub.integrations.exchange import ConnectionFailed, Prepared, Response, finish, prepare
-from spokehub.integrations.hoststate import HostState, HostStatus, state_for
+from spokehub.integrations.hoststate import Gate, HostState, HostStatus, state_for
 from spokehub.integrations.ratelimit import RateLimit
 from spokehub.integrations.sending import Sender
 from spokehub.runtime.definitions import StepDefinition
@@ -269,18 +269,25 @@ class HttpConnector:
     def delete_sync(self, url: str, **kw: Any) -> Response:
         return self.request_sync("DELETE", url, **kw)
 
-    async def send(
-        self,
-        method: str,
-        url: str,
-        *,
-        content: str | None = None,
-        json: Any = None,
-        headers: dict[str, str] | None = None,
-    ) -> Response:
+    async def send(self, method: str, url: str, **body: Unpack[Exchange]) -> Response:
         """One guarded attempt that is not a step of its own, for code already inside a step
         (it retries nothing: the enclosing step's policy does)."""
-        return await self._async_attempt(method, url, json, None, headers, None, None, content)
+        return await self._async_attempt(*_attempt_args(method, url, body))
+
+    def send_sync(self, method: str, url: str, **body: Unpack[Exchange]) -> Response:
+        """The sync twin of ``send``: one guarded attempt from plain code (a thread a step
+        runs, a command); the same guards, no step and no retry of its own."""
+        return self._sync_attempt(*_attempt_args(method, url, body))
+
+    def derive(self, **changes: Any) -> HttpConnector:
+        """A connector with some settings changed (``allow``, ``timeouts``, ...) that shares
+        this one's host state (breakers and buckets, also after ``use_database``), its
+        transition listeners and its credentials."""
+        settings = {f.name: getattr(self.config, f.name) for f in dataclasses.fields(self.config)}
+        other = HttpConnector(**{**settings, **changes, "state": _StateOf(self)})
+        other._listeners = self._listeners
+        other._credentials = self._credentials
+        return other
 
     # -- the step and its attempt ---------------------------------------------------------
     def _step(
@@ -306,7 +313,7 @@ class HttpConnector:
         headers: Any,
         contract: str | None,
         auth: str | None,
-        content: str | None = None,
+        content: str | bytes | None = None,
     ) -> Prepared:
         found = None if contract is None else self.config.contracts.get(contract)
         auth_header = None
@@ -339,7 +346,7 @@ class HttpConnector:
         headers: dict[str, str] | None = None,
         contract: str | None = None,
         auth: str | None = None,
-        content: str | None = None,
+        content: str | bytes | None = None,
     ) -> Response:
         req = self._prepare(method, url, body, params, headers, contract, auth, content)
         while True:
@@ -365,7 +372,7 @@ class HttpConnector:
         headers: dict[str, str] | None = None,
         contract: str | None = None,
         auth: str | None = None,
-        content: str | None = None,
+        content: str | bytes | None = None,
     ) -> Response:
         req = self._prepare(method, url, body, params, headers, contract, auth, content)
         while (wait := self._admit(req.authority)) is not None:
@@ -427,6 +434,50 @@ class HttpConnector:
         closer = getattr(self.state, "close", None)
         if closer is not None:
             closer()
+
+
+class Exchange(TypedDict, total=False):
+    """What ``send`` and ``send_sync`` take besides method and URL."""
+
+    content: str | bytes | None  # a body sent as is
+    json: Any  # a body sent as JSON
+    params: dict[str, str] | None
+    headers: dict[str, str] | None
+
+
+def _attempt_args(method: str, url: str, given: Exchange) -> tuple[Any, ...]:
+    """The attempt's positional arguments (no contract, no named credential)."""
+    return (
+        method,
+        url,
+        given.get("json"),
+        given.get("params"),
+        given.get("headers"),
+        None,
+        None,
+        given.get("content"),
+    )
+
+
+class _StateOf:
+    """The host state of another connector, looked up at each call (``use_database`` may
+    replace it)."""
+
+    blocking = True  # it may be a database: keep it off the event loop
+
+    def __init__(self, owner: HttpConnector) -> None:
+        self.owner = owner
+
+    def admit(self, host: str, now: float, policy: BreakerPolicy, limit: RateLimit | None) -> Gate:
+        return self.owner.state.admit(host, now, policy, limit)
+
+    def record(
+        self, host: str, ok: bool, now: float, policy: BreakerPolicy
+    ) -> BreakerStateName | None:
+        return self.owner.state.record(host, ok, now, policy)
+
+    def hosts(self) -> list[HostStatus]:
+        return self.owner.state.hosts()
 
 
 def _args(

@@ -61,12 +61,14 @@ class Prepared:
     body: Any
     params: dict[str, str] | None
     contract: Contract | None
-    content: str | None = None  # a body sent as is (instead of ``body`` as JSON)
+    content: str | bytes | None = None  # a body sent as is (instead of ``body`` as JSON)
 
     def payload(self) -> dict[str, Any]:
-        """httpx's keyword for the body: exact text, or JSON."""
-        if self.content is not None:
+        """httpx's keyword for the body: exact text or bytes, or JSON."""
+        if isinstance(self.content, str):
             return {"content": self.content.encode()}
+        if self.content is not None:
+            return {"content": self.content}
         return {"json": self.body}
 
 
@@ -100,7 +102,7 @@ def prepare(
     contract: Contract | None,
     auth_header: tuple[str, str] | None,
     policy: EgressPolicy,
-    content: str | None = None,
+    content: str | bytes | None = None,
 ) -> Prepared:
     """Check the request (egress of a literal address, contract) and build its headers."""
     try:

@@ -10,9 +10,11 @@ uses it. Third-party adapters register through the ``spokehub.adapters`` entry p
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from importlib.metadata import entry_points
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from spokehub.distribution.errors import AdapterError, PreconditionFailed
 from spokehub.distribution.model import (
@@ -91,6 +93,10 @@ class BaseAdapter:
             raise AdapterError(message)
         return str(value)
 
+    def _folder(self, what: str) -> Path:
+        """``config.path`` as a Path; an AdapterError naming ``what`` it should be if missing."""
+        return Path(self._required("path", f"a {self.kind} target needs spec.config.path ({what})"))
+
     def canonicalize(self, key: str, data: bytes) -> bytes:
         return data
 
@@ -124,6 +130,57 @@ class BaseAdapter:
             )
             for op, key in ops
         ]
+
+
+class BatchAdapter(BaseAdapter):
+    """An adapter that writes a whole batch at once: ``apply`` is a batch of one op."""
+
+    def apply(
+        self, op: Op, *, idempotency_key: str, expect: Precondition | None, ctx: ApplyContext
+    ) -> OpResult:
+        return self.apply_batch([(op, idempotency_key)], ctx=ctx, check=expect is not None)[0]
+
+    def apply_batch(
+        self, ops: Sequence[tuple[Op, str]], *, ctx: ApplyContext, check: bool = True
+    ) -> list[OpResult]:
+        raise NotImplementedError
+
+
+Ability = Literal["read", "delete", "conditional_write", "batch_atomic", "change_request"]
+Marker = Literal["header", "metadata-field", "lockfile", "none"]
+
+
+def capabilities(*abilities: Ability, ownership: Marker = "none") -> Capabilities:
+    """Capabilities with the named abilities on and every other off."""
+    return Capabilities(
+        read="read" in abilities,
+        delete="delete" in abilities,
+        conditional_write="conditional_write" in abilities,
+        batch_atomic="batch_atomic" in abilities,
+        change_request="change_request" in abilities,
+        ownership_marker=ownership,
+    )
+
+
+def applied(op: Op, *, changed: bool = True, detail: str = "") -> OpResult:
+    """The result of ``op``: it reached the desired digest (``changed`` when it wrote)."""
+    return OpResult(op.key, op.action, op.after, changed=changed, detail=detail)
+
+
+def read_file(path: Path) -> bytes | None:
+    """The file's bytes, or None when there is no such file."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write through a temporary file and a rename: a reader sees the old file or the new."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".spokehub-tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 def check_precondition(

@@ -8,44 +8,38 @@ wrote are Unmanaged and never touched.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import ClassVar
 
-from spokehub.distribution.adapters.base import BaseAdapter, check_precondition
+from spokehub.distribution.adapters.base import (
+    BatchAdapter,
+    applied,
+    capabilities,
+    check_precondition,
+    read_file,
+    write_atomically,
+)
 from spokehub.distribution.errors import AdapterError
 from spokehub.distribution.model import (
     Action,
     ApplyContext,
-    Capabilities,
     Observed,
     Op,
     OpResult,
-    Precondition,
     Scope,
 )
 
 LOCKFILE = ".spokehub-lock.json"
 
 
-class FsAdapter(BaseAdapter):
+class FsAdapter(BatchAdapter):
     """Write files under ``config.path``; never touch a file the lockfile does not give us."""
 
     kind = "fs"
-    CAPABILITIES: ClassVar[Capabilities] = Capabilities(
-        read=True,
-        delete=True,
-        conditional_write=True,
-        batch_atomic=False,
-        change_request=False,
-        ownership_marker="lockfile",
-    )
+    CAPABILITIES = capabilities("read", "delete", "conditional_write", ownership="lockfile")
 
     def _configure(self) -> None:
-        self.root = Path(
-            self._required("path", "an fs target needs spec.config.path (the folder to write)")
-        )
+        self.root = self._folder("the folder to write")
 
     def _file(self, key: str) -> Path:
         parts = key.split("/")
@@ -73,13 +67,10 @@ class FsAdapter(BaseAdapter):
         lock = self._lock()
         out: dict[str, Observed | None] = {}
         for key in keys:
-            try:
-                with open(self._file(key), "rb") as fh:
-                    data = fh.read()
-            except FileNotFoundError:
-                out[key] = None
-                continue
-            out[key] = Observed(key, data, owner=self._owner_of(lock, key))
+            data = read_file(self._file(key))
+            out[key] = (
+                None if data is None else Observed(key, data, owner=self._owner_of(lock, key))
+            )
         return out
 
     def discover(self, scope: Scope) -> Iterable[Observed]:
@@ -97,11 +88,6 @@ class FsAdapter(BaseAdapter):
             found.append(Observed(rel, path.read_bytes(), owner=self._owner_of(lock, rel)))
         return found
 
-    def apply(
-        self, op: Op, *, idempotency_key: str, expect: Precondition | None, ctx: ApplyContext
-    ) -> OpResult:
-        return self.apply_batch([(op, idempotency_key)], ctx=ctx, check=expect is not None)[0]
-
     def apply_batch(
         self, ops: Sequence[tuple[Op, str]], *, ctx: ApplyContext, check: bool = True
     ) -> list[OpResult]:
@@ -115,14 +101,11 @@ class FsAdapter(BaseAdapter):
 
     def _apply_one(self, op: Op, mine: dict[str, str], check: bool) -> OpResult:
         path = self._file(op.key)
-        try:
-            with open(path, "rb") as fh:
-                current: Observed | None = Observed(op.key, fh.read())
-        except FileNotFoundError:
-            current = None
+        data = read_file(path)
+        current = None if data is None else Observed(op.key, data)
         if check_precondition(op.key, current, op, op.precondition() if check else None):
             _remember(mine, op)
-            return OpResult(op.key, op.action, op.after, changed=False, detail="already applied")
+            return applied(op, changed=False, detail="already applied")
         if op.action is Action.DELETE:
             path.unlink()
             self.calls["delete"] += 1
@@ -131,13 +114,10 @@ class FsAdapter(BaseAdapter):
                 raise AdapterError(f"{op.key}: a {op.action} op carries no content")
             self._write(path, op.data)
         _remember(mine, op)
-        return OpResult(op.key, op.action, op.after, changed=True)
+        return applied(op)
 
     def _write(self, path: Path, data: bytes, *, count: bool = True) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".spokehub-tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)  # atomic: a reader sees the old file or the new one
+        write_atomically(path, data)
         counter = "write" if count else "lockfile"
         self.calls[counter] = self.calls.get(counter, 0) + 1
 

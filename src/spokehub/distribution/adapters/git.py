@@ -13,18 +13,20 @@ import subprocess
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import ClassVar
 
-from spokehub.distribution.adapters.base import BaseAdapter, check_precondition
+from spokehub.distribution.adapters.base import (
+    BatchAdapter,
+    applied,
+    capabilities,
+    check_precondition,
+)
 from spokehub.distribution.errors import AdapterError
 from spokehub.distribution.model import (
     Action,
     ApplyContext,
-    Capabilities,
     Observed,
     Op,
     OpResult,
-    Precondition,
     Scope,
 )
 
@@ -40,23 +42,16 @@ _ENV = {
 }
 
 
-class GitAdapter(BaseAdapter):
+class GitAdapter(BatchAdapter):
     """Commit resources to a branch per release in ``config.path`` (a git repository)."""
 
     kind = "git"
-    CAPABILITIES: ClassVar[Capabilities] = Capabilities(
-        read=True,
-        delete=True,
-        conditional_write=True,
-        batch_atomic=True,
-        change_request=True,
-        ownership_marker="none",
+    CAPABILITIES = capabilities(
+        "read", "delete", "conditional_write", "batch_atomic", "change_request"
     )
 
     def _configure(self) -> None:
-        self.repo = Path(
-            self._required("path", "a git target needs spec.config.path (a local repository)")
-        )
+        self.repo = self._folder("a local repository")
         self.base = str(self.config.get("baseBranch", "main"))
         self.prefix = str(self.config.get("branchPrefix", "patterns/"))
 
@@ -122,11 +117,6 @@ class GitAdapter(BaseAdapter):
             if path.startswith(scope.prefix)
         ]
 
-    def apply(
-        self, op: Op, *, idempotency_key: str, expect: Precondition | None, ctx: ApplyContext
-    ) -> OpResult:
-        return self.apply_batch([(op, idempotency_key)], ctx=ctx, check=expect is not None)[0]
-
     def apply_batch(
         self, ops: Sequence[tuple[Op, str]], *, ctx: ApplyContext, check: bool = True
     ) -> list[OpResult]:
@@ -137,10 +127,10 @@ class GitAdapter(BaseAdapter):
         for op, _ in ops:
             guard = op.precondition() if check else None
             if check_precondition(op.key, current[op.key], op, guard):
-                results.append(OpResult(op.key, op.action, op.after, changed=False))
+                results.append(applied(op, changed=False))
             else:
                 changes.append(op)
-                results.append(OpResult(op.key, op.action, op.after, changed=True))
+                results.append(applied(op))
         if changes:
             self._commit(parent, changes, ctx)
         return results

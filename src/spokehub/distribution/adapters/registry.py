@@ -8,18 +8,21 @@ apply refuses). Old versions are never deleted.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from spokehub.distribution.adapters.base import BaseAdapter
+from spokehub.distribution.adapters.base import (
+    BaseAdapter,
+    applied,
+    capabilities,
+    read_file,
+    write_atomically,
+)
 from spokehub.distribution.errors import AdapterError
 from spokehub.distribution.model import (
     Action,
     ApplyContext,
-    Capabilities,
     Observed,
     Op,
     OpResult,
@@ -36,20 +39,11 @@ class RegistryAdapter(BaseAdapter):
     """Publish tarballs under ``config.path``, listed in its ``index.json``."""
 
     kind = "registry"
-    CAPABILITIES: ClassVar[Capabilities] = Capabilities(
-        read=True,
-        delete=False,
-        conditional_write=True,
-        batch_atomic=False,
-        change_request=False,
-        ownership_marker="none",
-    )
+    CAPABILITIES = capabilities("read", "conditional_write")
     immutable = True
 
     def _configure(self) -> None:
-        self.root = Path(
-            self._required("path", "a registry target needs spec.config.path (the registry folder)")
-        )
+        self.root = self._folder("the registry folder")
 
     def _index(self) -> dict[str, Any]:
         try:
@@ -64,8 +58,8 @@ class RegistryAdapter(BaseAdapter):
         self.calls["read"] += 1
         out: dict[str, Observed | None] = {}
         for key in keys:
-            path = self.root / key
-            out[key] = Observed(key, path.read_bytes()) if path.is_file() else None
+            data = read_file(self.root / key)
+            out[key] = None if data is None else Observed(key, data)
         return out
 
     def discover(self, scope: Scope) -> Iterable[Observed]:
@@ -83,23 +77,21 @@ class RegistryAdapter(BaseAdapter):
         if match is None or op.data is None:
             raise AdapterError(f"registry keys are '<name>-<version>.tgz', got {op.key!r}")
         path = self.root / op.key
-        if path.is_file():
-            have = digest(path.read_bytes())
+        data = read_file(path)
+        if data is not None:
+            have = digest(data)
             if have == op.after:
-                return OpResult(op.key, op.action, have, changed=False, detail="already published")
+                return applied(op, changed=False, detail="already published")
             raise AdapterError(
                 f"{op.key} is already published with {have}; versions are immutable: "
                 "bump the version instead"
             )
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(op.data)
-        os.replace(tmp, path)
+        write_atomically(path, op.data)
         index = self._index()
         versions = index.setdefault("packages", {}).setdefault(match["name"], {})
         versions[match["version"]] = {"file": op.key, "digest": op.after}
-        idx_tmp = self.root / (INDEX + ".tmp")
-        idx_tmp.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
-        os.replace(idx_tmp, self.root / INDEX)
+        write_atomically(
+            self.root / INDEX, (json.dumps(index, indent=2, sort_keys=True) + "\n").encode()
+        )
         self.calls["write"] += 1
-        return OpResult(op.key, op.action, op.after, changed=True)
+        return applied(op)

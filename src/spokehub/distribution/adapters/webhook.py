@@ -2,8 +2,9 @@
 
 Headers ``webhook-id`` (the op's idempotency key, stable across retries and crashes, so the
 receiver deduplicates), ``webhook-timestamp`` and ``webhook-signature`` (``v1,`` + base64
-HMAC-SHA256 over ``id.timestamp.body``). A webhook cannot be read back, so the plan compares
-the desired content with the inventory.
+HMAC-SHA256 over ``id.timestamp.body``), and ``Idempotency-Key`` (the op's key). A webhook
+cannot be read back, so the plan compares the desired content with the inventory. The POST goes
+through the integrations HTTP connector (``outbound.exchange``).
 """
 
 from __future__ import annotations
@@ -13,16 +14,13 @@ import hashlib
 import hmac
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import ClassVar
 
-import httpx
-
-from spokehub.distribution.adapters.base import BaseAdapter
+from spokehub.distribution.adapters.base import BaseAdapter, applied, capabilities
+from spokehub.distribution.adapters.outbound import exchange
 from spokehub.distribution.errors import AdapterError
 from spokehub.distribution.model import (
     Action,
     ApplyContext,
-    Capabilities,
     Observed,
     Op,
     OpResult,
@@ -49,14 +47,7 @@ class WebhookAdapter(BaseAdapter):
     """POST each created or updated resource to ``config.url``."""
 
     kind = "webhook"
-    CAPABILITIES: ClassVar[Capabilities] = Capabilities(
-        read=False,
-        delete=False,
-        conditional_write=False,
-        batch_atomic=False,
-        change_request=False,
-        ownership_marker="none",
-    )
+    CAPABILITIES = capabilities()  # write-only
 
     def _configure(self) -> None:
         if not self.config.get("url"):
@@ -64,7 +55,6 @@ class WebhookAdapter(BaseAdapter):
         if not self.credentials:
             raise AdapterError("a webhook target needs credentialsRef (the signing secret)")
         self.url = str(self.config["url"])
-        self.http = httpx.Client(timeout=float(self.config.get("timeout", 10.0)))
 
     def read(self, keys: Sequence[str]) -> Mapping[str, Observed | None]:
         return dict.fromkeys(keys)
@@ -86,12 +76,11 @@ class WebhookAdapter(BaseAdapter):
             "webhook-timestamp": str(ts),
             "webhook-signature": sign(self.credentials or "", msg_id, ts, body),
             "content-type": "application/json",
+            # Explicit: inside a step the connector would add the step's key, one for all ops.
+            "idempotency-key": idempotency_key,
         }
-        try:
-            resp = self.http.post(self.url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            raise AdapterError(f"POST {self.url}: {exc}") from exc
+        resp = exchange(self.config, "POST", self.url, content=body, headers=headers)
         self.calls["write"] += 1
-        if resp.status_code >= 300:
-            raise AdapterError(f"POST {self.url}: HTTP {resp.status_code} {resp.text[:200]}")
-        return OpResult(op.key, op.action, op.after, changed=True)
+        if resp.status >= 300:
+            raise AdapterError(f"POST {self.url}: HTTP {resp.status} {resp.text[:200]}")
+        return applied(op)

@@ -133,6 +133,8 @@ def write_release(
 
 
 def manifests(cms_url: str, hook_url: str) -> str:
+    # The CMS and the webhook sink run on loopback, which the egress guard refuses unless a
+    # target lists it in egressAllow.
     return f"""\
 apiVersion: spokehub.dev/v1alpha1
 kind: Distribution
@@ -233,7 +235,7 @@ kind: Target
 metadata: {{name: cms-staging, labels: {{platform: cms, ring: "0", env: staging}}}}
 spec:
   adapter: http-cms
-  config: {{baseUrl: "{cms_url}", space: staging}}
+  config: {{egressAllow: ["127.0.0.1"], baseUrl: "{cms_url}", space: staging}}
   drift: {{mode: correct}}
 ---
 apiVersion: spokehub.dev/v1alpha1
@@ -265,7 +267,7 @@ kind: Target
 metadata: {{name: cms-prod, labels: {{platform: cms, ring: "1", env: prod}}}}
 spec:
   adapter: http-cms
-  config: {{baseUrl: "{cms_url}", space: prod}}
+  config: {{egressAllow: ["127.0.0.1"], baseUrl: "{cms_url}", space: prod}}
   drift:
     mode: correct
     correctionBudget: {{max: 3, per: 1h}}
@@ -284,6 +286,6 @@ kind: Target
 metadata: {{name: events, labels: {{platform: webhook, ring: "1", env: prod}}}}
 spec:
   adapter: webhook
-  config: {{url: "{hook_url}"}}
+  config: {{url: "{hook_url}", egressAllow: ["127.0.0.1"]}}
   credentialsRef: file:secrets/webhook-secret
 """
