@@ -170,8 +170,10 @@ def test_the_webhook_gate_posts_through_the_process_connector(
     wave = {"name": "broad", "gateUrl": server.url("/gate")}
     refused = asyncio.run(webhook_gate(req, wave))
     assert not refused["approved"]
-    assert "http.configure(allow=" in refused["reason"]
+    assert "gateEgressAllow" in refused["reason"]
     assert server.requests == []
+    allowed = {**wave, "gateEgressAllow": ["127.0.0.1"]}
+    assert asyncio.run(webhook_gate(req, allowed)) == {"approved": True, "reason": "HTTP 200"}
     monkeypatch.setattr(
         process_connector, "config", process_connector.config.__class__(allow=("127.0.0.1",))
     )

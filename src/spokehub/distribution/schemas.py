@@ -166,6 +166,7 @@ ROLLOUT: dict[str, Any] = {
                     "gate": {"enum": ["auto", "manual", "webhook"]},
                     "gateUrl": {"type": "string"},
                     "gateTimeout": _DURATION,
+                    "gateEgressAllow": {"type": "array", "items": {"type": "string"}},
                     "approval": APPROVAL,
                 },
             },

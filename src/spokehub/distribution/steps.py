@@ -132,6 +132,7 @@ def _waves(ctx: DistContext) -> list[dict[str, Any]]:
                 "gate": w.get("gate", "auto"),
                 "gateUrl": w.get("gateUrl"),
                 "gateTimeout": seconds(w["gateTimeout"], 0) if w.get("gateTimeout") else None,
+                "gateEgressAllow": list(w.get("gateEgressAllow") or []),
                 "approval": approval_options(w.get("approval") or {}),
             }
         )
@@ -405,16 +406,18 @@ async def measure(
 async def webhook_gate(req: RolloutRequest, wave: dict[str, Any]) -> dict[str, Any]:
     """Ask a confirm-promotion webhook; 2xx promotes, anything else stops the rollout.
 
-    The POST goes through the process's HTTP connector (egress guard: an internal gateUrl
-    needs ``spokehub.integrations.http.configure(allow=[...])``; breaker, timeouts)."""
+    The POST goes through the process's HTTP connector (egress guard, breaker, timeouts); an
+    internal ``gateUrl`` needs the wave's ``gateEgressAllow`` (or the process connector's
+    ``allow``)."""
     body = {"distribution": req.distribution, "release": req.release, "wave": wave["name"]}
+    settings = {"egressAllow": wave.get("gateEgressAllow") or []}
     try:
-        resp = await connector_for({}).send("POST", wave["gateUrl"], json=body)
+        resp = await connector_for(settings).send("POST", wave["gateUrl"], json=body)
         ok, why = resp.status < 300, f"HTTP {resp.status}"
     except IntegrationError as exc:  # refused, unreachable, breaker open, 4xx/5xx
         ok, why = (
             False,
-            explain(exc, "spokehub.integrations.http.configure(allow=[...]) lists them"),
+            explain(exc, "the wave's gateEgressAllow lists them"),
         )
     return {"approved": ok, "reason": why}
 
