@@ -187,9 +187,9 @@ async def drift_view(
     """The newest drift checks that found something, newest first: per target and resource,
     the state and the unified diff."""
     found = [
-        e.to_dict()
-        for e in await audit.entries(client.store, distribution=distribution)
-        if e.kind in DRIFT_KINDS and (target is None or e.target == target)
+        e
+        for e in (x.to_dict() for x in await audit.entries(client.store, distribution=distribution))
+        if e["kind"] in DRIFT_KINDS and (target is None or e["target"] == target)
     ]
     out = []
     for e in reversed(found[-limit:]):
