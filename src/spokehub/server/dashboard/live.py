@@ -18,9 +18,10 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
+from spokehub.distribution.rollout import WORKFLOW_NAME
 from spokehub.ops.tokens import Permission
 from spokehub.server.auth import Principal, public, require
 from spokehub.server.dashboard.view import HERE, LOGIN_URL
@@ -36,12 +37,31 @@ KEEPALIVE_SECONDS = 15.0
 STATIC = {
     "dashboard.css": "text/css",
     "live.js": "text/javascript",
+    "distribution.css": "text/css",
 }
 
 
-def _signature(run_id: str | None) -> Any:
+# A distribution changes when a promotion, a target row, an inventory row or an audit entry
+# does (the governance chain included), or when one of its rollout runs moves (a gate waits).
+_DISTRIBUTION_SIGNATURE = (
+    "SELECT (SELECT MAX(updated_at) FROM dist_promotions WHERE distribution = ?), "
+    "(SELECT COUNT(*) FROM dist_promotions WHERE distribution = ?), "
+    "(SELECT MAX(updated_at) FROM dist_targets WHERE distribution = ?), "
+    "(SELECT MAX(updated_at) FROM dist_inventory WHERE distribution = ?), "
+    "(SELECT COUNT(*) FROM dist_inventory WHERE distribution = ?), "
+    "(SELECT MAX(seq) FROM dist_audit WHERE distribution = ?), "
+    "(SELECT MAX(seq) FROM audit_log), "
+    "(SELECT MAX(updated_at) FROM runs WHERE workflow = ?), "
+    "(SELECT COUNT(*) FROM runs WHERE workflow = ?)"
+)
+
+
+def _signature(run_id: str | None, distribution: str | None = None) -> Any:
     def read(tx: Tx) -> Any:
-        if run_id is None:
+        if distribution is not None:
+            params = (distribution,) * 6 + (WORKFLOW_NAME,) * 2
+            row = tx.execute(_DISTRIBUTION_SIGNATURE, params).fetchone()
+        elif run_id is None:
             row = tx.execute("SELECT MAX(updated_at), COUNT(*) FROM runs").fetchone()
         else:
             row = tx.execute(
@@ -58,6 +78,7 @@ async def changes(
     state: StateDep,
     run_id: str | None,
     *,
+    distribution: str | None = None,
     poll: float = POLL_SECONDS,
     lifetime: float = STREAM_SECONDS,
 ) -> AsyncIterator[str]:
@@ -67,7 +88,7 @@ async def changes(
     began = last_sent = loop.time()
     seen: Any = object()
     while loop.time() - began < lifetime:
-        current = await state.client.store.transact(_signature(run_id), write=False)
+        current = await state.client.store.transact(_signature(run_id, distribution), write=False)
         if current != seen:
             seen = current
             last_sent = loop.time()
@@ -83,10 +104,13 @@ async def events(
     state: StateDep,
     who: Annotated[Principal, Depends(require(Permission.READ, login_url=LOGIN_URL))],
     run: str | None = None,
+    distribution: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
 ) -> StreamingResponse:
-    """``text/event-stream`` of changes to all runs, or to run ``run``."""
+    """``text/event-stream`` of changes to all runs, to run ``run``, or to ``distribution``
+    (its promotions, targets, inventory, audit entries and rollout runs)."""
+    await state.client.ensure_schema()
     return StreamingResponse(
-        changes(state, run),
+        changes(state, run, distribution=distribution),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
