@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from spokehub.distribution import audit, service
+from spokehub.distribution import audit, inventory, service
 from spokehub.distribution.demo.scenario import DIST
 from spokehub.errors import SpokehubError
 from tests.dist_support import demo_hub, real_client
@@ -39,6 +39,8 @@ def test_a_gate_needs_its_quorum_of_named_approvers(db_url: str, tmp_path: Path)
         run = await service.drive(client, handle.id)
         gates = await audit.entries(client.store, distribution=DIST, release="r1")
         by = [e.detail.get("approvers") for e in gates if e.kind == "gate"]
+        proms = await inventory.promotions(client.store, DIST)
+        assert [p["run_id"] for p in proms] == [handle.id]  # the promotion names its run
         return run, by
 
     try:

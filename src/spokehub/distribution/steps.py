@@ -32,7 +32,7 @@ from spokehub.distribution.sync import (
 from spokehub.distribution.wiring import DistContext, target_view, wave_targets
 from spokehub.engine.retry import RetryPolicy
 from spokehub.integrations import IntegrationError
-from spokehub.runtime.context import current_workflow
+from spokehub.runtime.context import current_step
 from spokehub.runtime.definitions import step
 from spokehub.store import Store
 
@@ -90,7 +90,7 @@ async def _policy(
     target: str = "",
 ) -> PolicyResult:
     """The hub's policies and the worker's governance policies at ``stage``."""
-    wf = current_workflow()
+    wf = current_step()
     return await decide(
         ctx.policies(),
         stage,
@@ -194,12 +194,14 @@ async def begin(req: RolloutRequest) -> dict[str, Any]:
         )
         if decision.denied:
             return {"refused": f"policy denied: {decision.message()}"}
+        wf = current_step()
         await inventory.set_promotion(
             store,
             req.distribution,
             req.release,
             "Progressing",
             time.time(),
+            run_id=wf.run_id if wf else None,
             detail={"mode": req.mode, "digest": rdigest, "reason": req.reason or why},
         )
         await _note(

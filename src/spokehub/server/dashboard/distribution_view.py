@@ -15,6 +15,7 @@ from typing import Any
 
 from spokehub.distribution import audit, inventory, matrix, progress
 from spokehub.distribution.rollout import WORKFLOW_NAME
+from spokehub.errors import RunNotFound
 from spokehub.runtime.client import Client
 from spokehub.store.base import RunRecord
 
@@ -34,7 +35,16 @@ async def pick_release(client: Client, distribution: str, release: str | None) -
 
 
 async def rollout_run(client: Client, distribution: str, release: str) -> RunRecord | None:
-    """The newest rollout run of ``release`` of ``distribution``."""
+    """The newest rollout run of ``release`` of ``distribution``: the one its promotion
+    records, else (promotions written before runs were recorded) the newest of the last 500
+    rollout runs that is about this release."""
+    proms = await inventory.promotions(client.store, distribution)
+    recorded = next((p.get("run_id") for p in proms if p["release"] == release), None)
+    if recorded:
+        try:
+            return await client.get_run_async(str(recorded))
+        except RunNotFound:
+            pass  # pruned: look for another run of this release below
     for run in await client.list_runs_async(workflow=WORKFLOW_NAME, limit=500):
         req = (run.input or {}).get("req") or {}
         if req.get("distribution") == distribution and req.get("release") == release:
