@@ -159,7 +159,8 @@ def test_a_slowing_target_is_routed_to_the_alternative_with_the_better_forecast(
     assert "deliveries slowed down: latency change point" in hold["reason"]
     assert route["endpoint"] == 1
     assert "alternative 1: dist:" in route["reason"]
-    assert "skipped" in route["reason"] and "#alt0 (failure probability" in route["reason"]
+    assert "skipped" in route["reason"]
+    assert "#alt0 (failure probability" in route["reason"]
     assert not route["forecasts"]["0"]["healthy"]
     assert route["forecasts"]["1"]["healthy"]
     applied = [e["detail"] for e in trail if e["kind"] == "apply" and e["target"] == "cms-prod"]
@@ -250,12 +251,10 @@ def test_a_target_that_never_recovered_exhausts_the_bound_and_rolls_back(
     client = real_client(db_url)
     try:
         with (
-            demo_hub(tmp_path, edit=AUTO_GATE) as (hub, cms, _),
+            demo_hub(tmp_path, edit=AUTO_GATE) as (hub, _, _),
             FlakyCms(failures=1000) as broken,
         ):
-            point_prod_at(
-                hub, broken, "  predictive: {maxRetryWait: 600ms, maxFailureRate: 0.95}"
-            )
+            point_prod_at(hub, broken, "  predictive: {maxRetryWait: 600ms, maxFailureRate: 0.95}")
             seed(client, timed([(True, 0.01)] * 3 + [(False, 0.01)] * 2))
             started = time.monotonic()
             result = rollout(client, hub, "r1")
@@ -275,4 +274,5 @@ def test_a_target_that_never_recovered_exhausts_the_bound_and_rolls_back(
     assert len(broken.write_times) == 4
     assert took >= 0.6
     rolled = [e["target"] for e in trail if e["kind"] == "rollback"]
-    assert "cms-prod" in rolled and "cms-staging" in rolled
+    assert "cms-prod" in rolled
+    assert "cms-staging" in rolled
