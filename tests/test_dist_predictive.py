@@ -276,3 +276,39 @@ def test_a_target_that_never_recovered_exhausts_the_bound_and_rolls_back(
     rolled = [e["target"] for e in trail if e["kind"] == "rollback"]
     assert "cms-prod" in rolled
     assert "cms-staging" in rolled
+
+
+def test_a_precondition_failure_is_not_retried(db_url: str, tmp_path: Path) -> None:
+    """An entry edited at the CMS while the target was held: the apply is refused, not retried."""
+    client = real_client(db_url)
+    try:
+        with demo_hub(tmp_path, edit=AUTO_GATE) as (hub, cms, _), CmsServer() as held:
+            held.state.faults = {"health": "down"}
+            point_prod_at(hub, held, "  predictive: {maxHold: 20s, checkEvery: 100ms}")
+            seed(client, FAILING)
+
+            def edit_then_heal() -> None:
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    with held.state.lock:
+                        probed = ("GET", "/api/health") in held.state.requests
+                    if probed:
+                        break
+                    time.sleep(0.02)
+                with cms.state.lock:
+                    key = next(k for k in cms.state.entries if k.startswith("staging:"))
+                held.edit("prod", key.removeprefix("staging:"), {"edited": "by hand"})
+                held.state.faults = {}
+
+            editor = threading.Thread(target=edit_then_heal)
+            editor.start()
+            result = rollout(client, hub, "r1")
+            editor.join()
+            trail = asyncio.run(service.timeline(client, DIST, "r1"))
+    finally:
+        client.close()
+    assert result["status"] == "RolledBack", result
+    assert "PreconditionFailed" in result["reason"]
+    retries = decisions(trail, "retry")
+    assert [r["decision"] for r in retries] == ["give up"]
+    assert retries[0]["reason"] == "PreconditionFailed is not retried"
