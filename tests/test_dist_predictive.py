@@ -8,11 +8,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from spokehub import Client
 from spokehub.distribution import inventory, service
 from spokehub.distribution.demo.cms import CmsServer
 from spokehub.distribution.demo.scenario import DIST
+from spokehub.distribution.errors import ManifestError
 from spokehub.distribution.forecast import judge, remember, retry_schedule, route_name
+from spokehub.distribution.manifests import load_hub
 from spokehub.intelligence.forecast import HealthBook
 from tests.dist_support import AUTO_GATE, demo_hub, real_client, rollout
 from tests.flaky_cms import FlakyCms
@@ -71,6 +75,18 @@ def test_the_retry_schedule_is_learnt_from_past_recoveries() -> None:
     assert not default.learnt
     assert default.delays == [0.15, 0.3, 0.15]
     assert retry_schedule(history, now, max_wait=0).delays == []
+
+
+def test_the_predictive_settings_are_validated(tmp_path: Path) -> None:
+    settings = "  predictive: {maxRetryWait: 2s, maxLatency: 500ms, window: 1h, halfLife: 10m}"
+    with demo_hub(tmp_path) as (hub, cms, _):
+        point_prod_at(hub, cms, settings)
+        spec = load_hub(hub).get("Target", "cms-prod").spec["predictive"]
+        assert spec["maxRetryWait"] == "2s"
+        path = hub / "manifests/hub.yaml"
+        path.write_text(path.read_text().replace("maxRetryWait: 2s", "maxRetryWait: soon"))
+        with pytest.raises(ManifestError, match="maxRetryWait"):
+            load_hub(hub)
 
 
 def seed(client: Client, history: list[dict[str, Any]], **routes: list[bool]) -> None:
