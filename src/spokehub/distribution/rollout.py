@@ -14,6 +14,7 @@ import asyncio
 from typing import Any
 
 from spokehub.distribution.analysis import tally
+from spokehub.distribution.forecast import DEFAULT_MAX_RETRY_WAIT, route_name
 from spokehub.distribution.manifests import seconds
 from spokehub.distribution.steps import (
     RolloutRequest,
@@ -26,13 +27,18 @@ from spokehub.distribution.steps import (
     plan_wave,
     probe,
     restore,
+    retry_plan,
     webhook_gate,
 )
 from spokehub.errors import ApprovalRejected, StepFailed, WaitTimeout, WorkflowError
+from spokehub.intelligence.forecast import HealthPolicy, choose_route
 from spokehub.runtime.definitions import workflow
 from spokehub.runtime.primitives import approval, sleep
 
 WORKFLOW_NAME = "spokehub.distribution.rollout"
+
+
+NOT_RETRIED = ("PlanStale", "PreconditionFailed")
 
 
 class _Stop(Exception):
@@ -109,7 +115,7 @@ async def _apply_wave(
     for i in range(0, len(todo), wave["max"]):
         batch = todo[i : i + wave["max"]]
         results = await asyncio.gather(
-            *(apply_one(req, t["target"], t["plan"], t.get("endpoint")) for t in batch),
+            *(_deliver(req, t) for t in batch),
             return_exceptions=True,
         )
         for t, result in zip(batch, results, strict=True):
@@ -128,9 +134,60 @@ async def _apply_wave(
             raise _Stop(f"wave {wave['name']}: " + "; ".join(failures))
 
 
+async def _deliver(req: RolloutRequest, t: dict[str, Any]) -> dict[str, Any]:
+    """Apply one target; a failed delivery is retried at the delays its own history supports
+    (``retry_plan``), with durable sleeps between attempts, within ``maxRetryWait``. Plans
+    gone stale and precondition failures are not retried. Every decision is recorded."""
+    name, endpoint = t["target"], t.get("endpoint")
+    attempt, waited = 1, 0.0
+    schedule: dict[str, Any] | None = None
+    while True:
+        try:
+            return await apply_one(req, name, t["plan"], endpoint, attempt)
+        except StepFailed as failed:
+            if failed.error_type in NOT_RETRIED:
+                await note(
+                    req,
+                    "retry",
+                    {"decision": "give up", "reason": f"{failed.error_type} is not retried"},
+                    name,
+                )
+                raise
+            if schedule is None:
+                wait = float(t.get("max_retry_wait", DEFAULT_MAX_RETRY_WAIT))
+                schedule = await retry_plan(req, name, endpoint, wait)
+            delays: list[float] = schedule["delays"]
+            if attempt > len(delays):
+                why = (
+                    f"still failing after {attempt} attempt(s) over {waited:g}s, the schedule "
+                    f"is spent ({schedule['reason']}): {failed.message}"
+                )
+                await note(
+                    req,
+                    "retry",
+                    {"decision": "give up", "attempts": attempt, "waited": waited, "reason": why},
+                    name,
+                )
+                raise
+            delay = delays[attempt - 1]
+            waited = round(waited + delay, 3)
+            detail = {
+                "decision": "retry",
+                "attempt": attempt + 1,
+                "delay": delay,
+                "at": f"t+{waited:g}s",
+                "learnt": schedule["learnt"],
+                "reason": f"{schedule['reason']}; failed: {failed.message}",
+            }
+            await note(req, "retry", detail, name)
+            await sleep(delay)  # durable: the schedule survives a worker restart
+            attempt += 1
+
+
 async def _hold_or_route(req: RolloutRequest, t: dict[str, Any]) -> int | None:
-    """Predictive sync: a target forecast to fail is held until healthy (bounded), then routed
-    to its first alternative endpoint, or the wave stops. Every decision is recorded."""
+    """Predictive sync: a target forecast to fail is held until healthy (bounded, durable
+    sleeps between probes), then routed to the alternative endpoint with the best health
+    forecast (``choose_route``), or the wave stops. Every decision is recorded."""
     guess = t.get("forecast") or {}
     if not guess.get("risky"):
         return None
@@ -149,10 +206,31 @@ async def _hold_or_route(req: RolloutRequest, t: dict[str, Any]) -> int | None:
         waited += t["check_every"]
     why = f"{guess['reason']}; still unhealthy after {waited:g}s ({answer['reason']})"
     if t["alternatives"]:
-        await note(req, "predict", {"decision": "route", "endpoint": 0, "reason": why}, name)
-        return 0
+        return await _route(req, t, why)
     await note(req, "predict", {"decision": "stop", "reason": why}, name)
     raise _Stop(f"{name} is forecast to fail and no alternative endpoint is declared: {why}")
+
+
+async def _route(req: RolloutRequest, t: dict[str, Any], why: str) -> int:
+    """Probe every alternative (each answer joins its health history), then pick by forecast."""
+    name = t["target"]
+    routes = [route_name(req.distribution, name, i) for i in range(t["alternatives"])]
+    for i in range(len(routes)):
+        await probe(req, name, i)
+    rules = HealthPolicy(**t["health_policy"]) if t.get("health_policy") else HealthPolicy()
+    choice = await choose_route(routes, policy=rules)
+    endpoint = routes.index(choice.route)
+    detail = {
+        "decision": "route",
+        "endpoint": endpoint,
+        "reason": f"{why}; alternative {endpoint}: {choice.reason}",
+        "forecasts": {
+            str(i): {"healthy": f.healthy, "reason": f.reason}
+            for i, f in enumerate(choice.forecasts)
+        },
+    }
+    await note(req, "predict", detail, name)
+    return endpoint
 
 
 async def _analysis(

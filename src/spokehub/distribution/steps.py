@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,14 @@ from pydantic import BaseModel
 from spokehub.distribution import audit, inventory
 from spokehub.distribution.adapters.outbound import connector_for, explain
 from spokehub.distribution.analysis import measure as take_measurement
-from spokehub.distribution.errors import PlanStale, PreconditionFailed
-from spokehub.distribution.forecast import forecast, remember
+from spokehub.distribution.forecast import (
+    DEFAULT_MAX_RETRY_WAIT,
+    judge,
+    policy_for,
+    remember,
+    retry_schedule,
+    route_name,
+)
 from spokehub.distribution.manifests import load_hub, manifest_files, seconds
 from spokehub.distribution.plan import TargetPlan
 from spokehub.distribution.policy import PolicyResult, decide
@@ -32,7 +39,8 @@ from spokehub.distribution.sync import (
 from spokehub.distribution.wiring import DistContext, target_view, wave_targets
 from spokehub.engine.retry import RetryPolicy
 from spokehub.integrations import IntegrationError
-from spokehub.runtime.context import current_step
+from spokehub.intelligence.forecast import HealthBook
+from spokehub.runtime.context import current_client, current_step
 from spokehub.runtime.definitions import step
 from spokehub.store import Store
 
@@ -313,51 +321,107 @@ async def plan_wave(req: RolloutRequest, wave: dict[str, Any]) -> dict[str, Any]
 
 def _predictive(target: Any, detail: dict[str, Any]) -> dict[str, Any]:
     spec = target.spec.get("predictive") or {}
-    guess = forecast(detail.get("history", []), max_failure_rate=spec.get("maxFailureRate", 0.5))
+    policy = policy_for(
+        {
+            **spec,
+            "window": seconds(spec.get("window"), 0.0),
+            "halfLife": seconds(spec.get("halfLife"), 0.0),
+            "maxLatency": seconds(spec.get("maxLatency"), 0.0),
+        }
+    )
+    guess = judge(target.name, detail.get("history", []), time.time(), policy)
     return {
         "forecast": guess.to_dict(),
         "max_hold": seconds(spec.get("maxHold"), 30.0),
         "check_every": seconds(spec.get("checkEvery"), 5.0),
+        "max_retry_wait": seconds(spec.get("maxRetryWait"), DEFAULT_MAX_RETRY_WAIT),
+        "health_policy": asdict(policy),
         "alternatives": len(target.spec.get("alternatives", [])),
     }
 
 
-async def _remember(store: Store, ctx: DistContext, target: str, ok: bool, took: float) -> None:
+def _endpoint_history(detail: dict[str, Any], endpoint: int | None) -> list[dict[str, Any]]:
+    if endpoint is None:
+        return list(detail.get("history", []))
+    return list((detail.get("alt_history") or {}).get(str(endpoint), []))
+
+
+async def _observe(route: str, ok: bool, took: float) -> None:
+    """Mirror an outcome into the intelligence layer's health book (``choose_route`` reads it)."""
+    client = current_client()
+    if client is not None:
+        await HealthBook(client).record(route, ok=ok, latency=round(took, 4))
+
+
+async def _remember(
+    store: Store,
+    ctx: DistContext,
+    target: str,
+    ok: bool,
+    took: float,
+    endpoint: int | None = None,
+) -> None:
     rows = await inventory.targets(store, ctx.name)
-    history = ((rows.get(target) or {}).get("detail") or {}).get("history", [])
-    await inventory.set_target(
-        store, ctx.name, target, time.time(), detail={"history": remember(history, ok, took)}
-    )
+    detail = (rows.get(target) or {}).get("detail") or {}
+    now = time.time()
+    history = remember(_endpoint_history(detail, endpoint), ok, took, now)
+    if endpoint is None:
+        update: dict[str, Any] = {"history": history}
+    else:
+        update = {"alt_history": {**(detail.get("alt_history") or {}), str(endpoint): history}}
+    await inventory.set_target(store, ctx.name, target, now, detail=update)
+    await _observe(route_name(ctx.name, target, endpoint), ok, took)
 
 
 @step(name="spokehub.dist.probe")
-async def probe(req: RolloutRequest, target: str) -> dict[str, Any]:
-    """Ask a held target whether it is healthy now (read-only)."""
+async def probe(req: RolloutRequest, target: str, endpoint: int | None = None) -> dict[str, Any]:
+    """Ask a target (or one of its alternative endpoints) whether it is healthy now.
+
+    Read-only at the target; the answer is recorded as an observation in the health book.
+    """
     ctx = context_for(req.hub, req.distribution)
-    health = await asyncio.to_thread(ctx.adapter(target).health, [])
-    return {"healthy": health.status.value == "Healthy", "reason": health.reason}
+    started = time.perf_counter()
+    health = await asyncio.to_thread(ctx.adapter(target, endpoint).health, [])
+    took = time.perf_counter() - started
+    healthy = health.status.value == "Healthy"
+    await _observe(route_name(ctx.name, target, endpoint), healthy, took)
+    return {"healthy": healthy, "reason": health.reason, "seconds": round(took, 4)}
 
 
-@step(
-    name="spokehub.dist.apply",
-    retry=RetryPolicy(
-        max_attempts=3, initial_delay=0.2, jitter=0, non_retryable=(PlanStale, PreconditionFailed)
-    ),
-)
+@step(name="spokehub.dist.retry_plan")
+async def retry_plan(
+    req: RolloutRequest, target: str, endpoint: int | None, max_wait: float
+) -> dict[str, Any]:
+    """The retry schedule of a failed delivery, learnt from the endpoint's own history."""
+    ctx = context_for(req.hub, req.distribution)
+    async with inventory.open_state(req.db) as store:
+        rows = await inventory.targets(store, ctx.name)
+    history = _endpoint_history((rows.get(target) or {}).get("detail") or {}, endpoint)
+    return retry_schedule(history, time.time(), max_wait=max_wait).to_dict()
+
+
+# Retries are the workflow's (``rollout._deliver``): at delays learnt from the target's history,
+# with durable sleeps between them. The step itself tries once.
+@step(name="spokehub.dist.apply", retry=RetryPolicy(max_attempts=1))
 async def apply_one(
-    req: RolloutRequest, target: str, plan: dict[str, Any], endpoint: int | None = None
+    req: RolloutRequest,
+    target: str,
+    plan: dict[str, Any],
+    endpoint: int | None = None,
+    attempt: int = 1,
 ) -> dict[str, Any]:
     """Apply one target's plan (each resource acknowledged in the inventory as it lands).
 
-    With ``endpoint`` (predictive sync routed the target to one of its alternatives) the
-    target is planned again against that endpoint first.
+    With ``endpoint`` (predictive sync routed the target to one of its alternatives), or on a
+    retry (``attempt`` > 1: part of the plan may have landed), the target is planned again
+    first.
     """
     ctx = context_for(req.hub, req.distribution)
     tplan = TargetPlan.from_dict(plan)
     manifest = ctx.target(target)
     started = time.perf_counter()
     async with inventory.open_state(req.db) as store:
-        if endpoint is not None:
+        if endpoint is not None or attempt > 1:
             inv = await inventory.load(store, ctx.name, target)
             tplan = await asyncio.to_thread(
                 plan_target_sync, ctx, req.release, manifest, inv, endpoint=endpoint
@@ -367,9 +431,9 @@ async def apply_one(
                 ctx, store, req.release, manifest, tplan, endpoint=endpoint
             )
         except Exception:
-            await _remember(store, ctx, target, False, time.perf_counter() - started)
+            await _remember(store, ctx, target, False, time.perf_counter() - started, endpoint)
             raise
-        await _remember(store, ctx, target, outcome.health != "Degraded", outcome.seconds)
+        await _remember(store, ctx, target, outcome.health != "Degraded", outcome.seconds, endpoint)
         await inventory.set_target(
             store,
             ctx.name,
@@ -384,10 +448,17 @@ async def apply_one(
                     "seconds": outcome.seconds,
                     "health_reason": outcome.reason,
                     "endpoint": endpoint,
+                    "attempt": attempt,
                 }
             },
         )
-        await _note(store, req, "apply", {**outcome.to_dict(), "endpoint": endpoint}, target)
+        await _note(
+            store,
+            req,
+            "apply",
+            {**outcome.to_dict(), "endpoint": endpoint, "attempt": attempt},
+            target,
+        )
     return outcome.to_dict()
 
 
