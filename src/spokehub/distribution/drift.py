@@ -84,6 +84,7 @@ class TargetDrift:
             "resources": [r.to_dict() for r in self.resources],
             "corrected": self.corrected,
             "fighting": self.fighting,
+            "drifted": [r.key for r in self.drifted()],
             "proposals": self.proposals,
             "error": self.error,
         }
@@ -216,19 +217,23 @@ async def check_distribution(
 ) -> list[TargetDrift]:
     """Check every target of the distribution; heal or propose per its mode when ``heal``."""
     at = time.time() if now is None else now
-    invs = await inventory.load_all(store, ctx.name)
-    states = await inventory.targets(store, ctx.name)
-    reports = []
-    for target in ctx.targets():
-        mode = (target.spec.get("drift") or {}).get("mode", "detect")
-        if mode == "off":
-            reports.append(TargetDrift(target.name, "off"))
-            continue
-        inv = invs.get(target.name, {})
-        row = states.get(target.name, {})
-        report = await _check_one(ctx, store, target, inv, row, at, heal)
-        reports.append(report)
-    return reports
+    return [await check_target(ctx, store, t, now=at, heal=heal) for t in ctx.targets()]
+
+
+async def check_target(
+    ctx: DistContext, store: Store, target: Manifest, *, now: float, heal: bool = True
+) -> TargetDrift:
+    """Check one target; heal (``correct``) or propose (``adopt``) per its mode when ``heal``.
+
+    ``detect`` (and ``heal=False``) only reads the target; the store gets the check's state
+    and, when something drifted, an audit entry.
+    """
+    mode = (target.spec.get("drift") or {}).get("mode", "detect")
+    if mode == "off":
+        return TargetDrift(target.name, "off")
+    inv = await inventory.load(store, ctx.name, target.name)
+    row = (await inventory.targets(store, ctx.name)).get(target.name, {})
+    return await _check_one(ctx, store, target, inv, row, now, heal)
 
 
 async def _check_one(
