@@ -21,7 +21,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from spokehub.distribution import audit, inventory
+from spokehub.distribution import adopt, audit, inventory
 from spokehub.distribution.cel import CelError, compile_cel
 from spokehub.distribution.inventory import Change, Entry
 from spokehub.distribution.manifests import Manifest, seconds
@@ -70,6 +70,7 @@ class TargetDrift:
     corrected: list[str] = field(default_factory=list)
     fighting: bool = False
     proposals: list[str] = field(default_factory=list)
+    adoptions: list[dict[str, Any]] = field(default_factory=list)
     error: str = ""
 
     def drifted(self) -> list[ResourceDrift]:
@@ -86,6 +87,7 @@ class TargetDrift:
             "fighting": self.fighting,
             "drifted": [r.key for r in self.drifted()],
             "proposals": self.proposals,
+            "adoptions": self.adoptions,
             "error": self.error,
         }
 
@@ -264,7 +266,8 @@ async def _check_one(
     if drifted and heal and report.mode == "correct":
         state = await _correct(ctx, store, target, report, inv, blobs, observed, detail, now)
     elif drifted and heal and report.mode == "adopt":
-        report.proposals = _propose(ctx, target, report)
+        release = str(row.get("release") or "")
+        await _propose(ctx, store, target, report, release, inv, blobs, observed, now)
     if detail.get("fighting") and not drifted:
         detail["fighting"] = False
     sync = "Fighting" if report.fighting else state
@@ -350,14 +353,35 @@ async def _correct(
     return "InSync"
 
 
-def _propose(ctx: DistContext, target: Manifest, report: TargetDrift) -> list[str]:
-    folder = ctx.hub.root / "proposals" / target.name
-    written = []
+async def _propose(
+    ctx: DistContext,
+    store: Store,
+    target: Manifest,
+    report: TargetDrift,
+    release: str,
+    inv: Mapping[str, Entry],
+    blobs: Mapping[str, bytes],
+    observed: Mapping[str, Observed | None],
+    now: float,
+) -> None:
+    """Per drifted resource: a proposed source change (or the rendered patch), audited."""
     for res in report.drifted():
-        if not res.diff:
+        if res.state is not DriftState.MODIFIED:
             continue
-        path = folder / (res.key.replace("/", "__") + ".patch")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(res.diff)
-        written.append(str(path.relative_to(ctx.hub.root)))
-    return written
+        obs = observed.get(res.key)
+        expected = blobs.get(inv[res.key].digest)
+        actual = None if obs is None else obs.data
+        proposal = await asyncio.to_thread(
+            adopt.propose, ctx, target, release, res.key, expected, actual
+        )
+        report.proposals.append(proposal.patch)
+        report.adoptions.append(proposal.to_dict())
+        await audit.append(
+            store,
+            at=now,
+            distribution=ctx.name,
+            release=release,
+            target=target.name,
+            kind="adopt.proposed",
+            detail=proposal.to_dict(),
+        )
