@@ -8,6 +8,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from typer.testing import CliRunner
+
+from spokehub.cli.app import app
 from spokehub.distribution import audit
 from spokehub.distribution.demo.scenario import DIST
 from spokehub.distribution.drift_schedule import check_now
@@ -62,6 +65,8 @@ def test_a_css_value_edit_becomes_a_token_patch_and_a_one_commit_branch(
             )
         )
         reports = {r["target"]: r for r in _check(client, hub)}
+        shown = CliRunner().invoke(app, ["--db", db_url, "dist", "drift", DIST, "--hub", str(hub)])
+        assert shown.exit_code == 2, shown.output  # adopt proposes; the drift remains
         again = {r["target"]: r for r in _check(client, hub)}
         trail = asyncio.run(audit.entries(client.store, distribution=DIST))
         client.close()
@@ -100,6 +105,8 @@ def test_a_css_value_edit_becomes_a_token_patch_and_a_one_commit_branch(
         assert git(hub, "status", "--porcelain", "--untracked-files=no") == ""
         # The same edit checked again proposes the same branch, not a second one.
         assert again["web"]["adoptions"][0]["branch"] == branch
+        assert again["web"]["adoptions"][0]["branch_note"] == "already proposed"
+        assert f"proposed source change: {branch}" in shown.output
         assert len(git(hub, "branch", "--list", "spokehub/adopt/*").split()) == 1
 
         [android] = reports["android"]["adoptions"]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import Result
@@ -132,7 +135,7 @@ def test_a_worker_starts_scheduled_detect_runs_that_never_write_to_targets(
             worker_procs.append(subprocess.Popen(cmd, stdout=log, stderr=log, env=env))
         prefix = f"schedule:dist-drift:{DIST}:web:"
         deadline = time.time() + 90
-        done: list[object] = []
+        done: list[Any] = []
         while time.time() < deadline:
             runs = [r for r in client.list_runs(limit=1000) if r.id.startswith(prefix)]
             done = [r for r in runs if r.status.finished]
@@ -144,7 +147,7 @@ def test_a_worker_starts_scheduled_detect_runs_that_never_write_to_targets(
             p.wait(10)
         logs = (tmp_path / "worker.log").read_text()[-3000:]
         assert len(done) >= 2, logs
-        results = [client.get_run(r.id).result for r in done]  # type: ignore[attr-defined]
+        results = [client.get_run(r.id).result for r in done]
         entries = _audit(client)
         after = _snapshot(hub / "targets")
         cms_after = cms.state.writes
@@ -156,6 +159,8 @@ def test_a_worker_starts_scheduled_detect_runs_that_never_write_to_targets(
         assert web["mode"] == "detect"
         assert web["drifted"] == ["dist/tokens.css"]
         assert result["remaining"] == ["web"]
+    stamps = sorted(datetime.fromisoformat(r.id[len(prefix) :]).timestamp() for r in done)
+    assert all(round(b - a) % 2 == 0 and b > a for a, b in itertools.pairwise(stamps))
     assert after == before  # detect never wrote a byte (nor touched a file) at any target
     assert cms_after == cms_before
     assert time.time() - started < 90

@@ -72,8 +72,8 @@ def propose(
     stem = key.replace("/", "__")
     try:
         change = reverse(ctx, target, release, key, expected, actual)
-    except Unmappable as exc:
-        reason = str(exc)
+    except Exception as exc:  # unmappable, or a release that no longer loads: still propose
+        reason = str(exc) if isinstance(exc, Unmappable) else f"{type(exc).__name__}: {exc}"
         note = f"spokehub adopt: {target.name} {key} is not mapped to the token source: {reason}\n"
         return Proposal(
             key,
@@ -131,7 +131,10 @@ def _git(
 
 def repo_root(folder: Path) -> Path | None:
     """The top of the git repository ``folder`` is in, or None."""
-    done = _git(folder, "rev-parse", "--show-toplevel")
+    try:
+        done = _git(folder, "rev-parse", "--show-toplevel")
+    except OSError:  # no git on this machine: patches only
+        return None
     return Path(done.stdout.strip()).resolve() if done.returncode == 0 else None
 
 
