@@ -138,6 +138,12 @@ def test_entries_alias_and_no_repository(db_url: str, tmp_path: Path) -> None:
         text = xml.read_text()
         assert '<color name="color_accent">#FF0066CC</color>' in text
         xml.write_text(text.replace('"color_accent">#FF0066CC', '"color_accent">#FF123456'))
+        css = hub / "targets/web/dist/tokens.css"
+        dark = "[data-theme='dark'] {\n  --color-bg: var(--color-gray-900);"
+        assert dark in css.read_text()
+        css.write_text(css.read_text().replace(dark, dark.replace("gray-900", "gray-800")))
+        theme_file = hub / "releases/r1/tokens/themes/dark.tokens.json"
+        theme_before = theme_file.read_text()
         source_before = (hub / SOURCE).read_text()
         reports = {r["target"]: r for r in _check(client, hub)}
         client.close()
@@ -160,3 +166,11 @@ def test_entries_alias_and_no_repository(db_url: str, tmp_path: Path) -> None:
     assert accent["kind"] == "rendered"
     assert "color.accent is an alias of color.blue.600" in accent["reason"]
     assert (hub / SOURCE).read_text() == source_before  # a proposal never edits the source
+    assert theme_file.read_text() == theme_before
+    # In the dark block, var(--color-gray-800) is the alias {color.gray.800} in the dark theme.
+    [web] = reports["web"]["adoptions"]
+    assert web["kind"] == "source", web
+    assert [(t["token"], t["theme"], t["file"], t["after"]) for t in web["tokens"]] == [
+        ("color.bg", "[data-theme='dark']", "tokens/themes/dark.tokens.json", "{color.gray.800}")
+    ]
+    assert '+      "$value": "{color.gray.800}"' in (hub / web["patch"]).read_text()
