@@ -231,23 +231,39 @@ def drift_command(
     no_heal: Annotated[
         bool, typer.Option("--no-heal", help="Only report, whatever the targets' modes say.")
     ] = False,
+    schedule: Annotated[
+        bool,
+        typer.Option(
+            "--schedule",
+            help="Register one schedule per target from its drift.interval (workers run them).",
+        ),
+    ] = False,
+    unschedule: Annotated[
+        bool, typer.Option("--unschedule", help="Remove the distribution's drift schedules.")
+    ] = False,
     every: Annotated[
         str | None,
-        typer.Option("--every", help="Start a durable watch: a check every DURATION (e.g. 10m)."),
+        typer.Option(
+            "--every",
+            help="With --schedule: the interval of targets without drift.interval (default "
+            "10m). Alone: start a durable watch, a check every DURATION.",
+        ),
     ] = None,
     rounds: Annotated[int, typer.Option("--rounds", min=1, help="Checks of the watch.")] = 6,
     as_json: AsJson = False,
 ) -> None:
-    """Compare every target with what was applied; exit 2 when drift remains.
+    """Check every target now as one durable run; exit 2 when drift remains.
 
-    With ``--every`` it starts the scheduled drift workflow instead and prints its run id;
-    a worker (``spokehub worker --app spokehub.distribution``) runs it.
+    ``--schedule`` registers the drift schedules instead (``spokehub worker --app
+    spokehub.distribution`` starts a check per tick); ``--unschedule`` removes them.
     """
-    from spokehub.distribution import service
+    from spokehub.distribution import drift_schedule, service
+    from spokehub.distribution.manifests import seconds
 
+    if schedule or unschedule:
+        _drift_schedules(ctx, distribution, hub, unschedule, every, as_json)
+        return
     if every is not None:
-        from spokehub.distribution.manifests import seconds
-
         interval = seconds(every, 600.0)
         handle = run_with_client(
             ctx,
@@ -258,26 +274,17 @@ def drift_command(
         typer.echo(handle.id)
         return
 
-    reports = run_with_client(ctx, lambda c: service.drift(c, hub, distribution, heal=not no_heal))
-    remaining = [r for r in reports if (r.drifted() and not r.corrected) or r.fighting or r.error]
+    run = run_with_client(
+        ctx, lambda c: drift_schedule.check_now(c, hub, distribution, heal=not no_heal)
+    )
+    if not isinstance(run.result, dict):
+        fail(f"drift run {run.id} {run.status.value}: {run.error}", 1)
+    reports = run.result["targets"]
     if as_json:
-        print_json([r.to_dict() for r in reports])
+        print_json(reports)
     else:
-        out = console()
-        for r in reports:
-            state = "Fighting" if r.fighting else ("Drifted" if r.drifted() else "InSync")
-            out.print(
-                f"[bold]{r.target}[/bold] ({r.mode}) {state}{'  ' + r.error if r.error else ''}"
-            )
-            for res in r.resources:
-                if res.state.value == "InSync":
-                    continue
-                tail = f" ignored ({res.ignored})" if res.ignored else ""
-                tail += " -> corrected" if res.key in r.corrected else ""
-                out.print(f"  {res.state.value:<12} {res.key}{tail}")
-                for line in res.diff.splitlines()[:20]:
-                    out.print(f"      {line}", style=_line_style(line), markup=False)
-    if remaining:
+        _print_drift(reports, console())
+    if run.result["remaining"]:
         raise typer.Exit(EXIT_CHANGES)
 
 
@@ -308,6 +315,54 @@ def release_command(
     what = "frozen" if frozen.written else "already frozen, unchanged"
     typer.echo(f"release {frozen.release} {what} in {frozen.folder} (from {frozen.source})")
     typer.echo(f"roll it out: spokehub dist rollout DISTRIBUTION {frozen.release} --hub {hub}")
+
+
+def _print_drift(reports: list[dict[str, Any]], out: Console) -> None:
+    for r in reports:
+        error = "  " + r["error"] if r["error"] else ""
+        out.print(f"[bold]{r['target']}[/bold] ({r['mode']}) {r['state']}{error}")
+        for res in r["resources"]:
+            if res["state"] == "InSync":
+                continue
+            tail = f" ignored ({res['ignored']})" if res["ignored"] else ""
+            tail += " -> corrected" if res["key"] in r["corrected"] else ""
+            out.print(f"  {res['state']:<12} {res['key']}{tail}")
+            for line in res["diff"].splitlines()[:20]:
+                out.print(f"      {line}", style=_line_style(line), markup=False)
+        for proposal in r.get("adoptions", []):
+            where = proposal.get("branch") or proposal["patch"]
+            why = f" ({proposal['reason']})" if proposal.get("reason") else ""
+            out.print(f"  proposed {proposal['kind']} change: {where}{why}", markup=False)
+
+
+def _drift_schedules(
+    ctx: typer.Context,
+    distribution: str,
+    hub: str,
+    remove: bool,
+    every: str | None,
+    as_json: bool,
+) -> None:
+    from spokehub.distribution import drift_schedule
+    from spokehub.distribution.manifests import seconds
+
+    if remove:
+        names = run_with_client(ctx, lambda c: drift_schedule.unregister(c, distribution))
+        if as_json:
+            print_json(names)
+        else:
+            typer.echo(f"removed {len(names)} drift schedule(s)")
+        return
+    default = seconds(every, drift_schedule.DEFAULT_INTERVAL)
+    found = run_with_client(
+        ctx, lambda c: drift_schedule.register(c, hub, distribution, default=default)
+    )
+    if as_json:
+        print_json([s.to_dict() for s in found])
+        return
+    for s in found:
+        typer.echo(f"{s.schedule.name}  {s.schedule.cron}  (every {s.period:g}s)")
+    typer.echo("a worker starts them: spokehub worker --app spokehub.distribution")
 
 
 @dist_app.command("status")

@@ -12,6 +12,7 @@ in parallel: ``source.ArtifactSource`` (patterns), ``policy.PolicyCheck`` and ``
 """
 
 from spokehub.distribution.adapters import BaseAdapter, TargetAdapter, load_adapter_class
+from spokehub.distribution.drift_workflow import DRIFT_WORKFLOW as DRIFT_WORKFLOW
 from spokehub.distribution.errors import (
     AdapterError,
     DistributionError,

@@ -21,7 +21,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from spokehub.distribution import audit, inventory
+from spokehub.distribution import adopt, audit, inventory
 from spokehub.distribution.cel import CelError, compile_cel
 from spokehub.distribution.inventory import Change, Entry
 from spokehub.distribution.manifests import Manifest, seconds
@@ -70,6 +70,7 @@ class TargetDrift:
     corrected: list[str] = field(default_factory=list)
     fighting: bool = False
     proposals: list[str] = field(default_factory=list)
+    adoptions: list[dict[str, Any]] = field(default_factory=list)
     error: str = ""
 
     def drifted(self) -> list[ResourceDrift]:
@@ -84,7 +85,9 @@ class TargetDrift:
             "resources": [r.to_dict() for r in self.resources],
             "corrected": self.corrected,
             "fighting": self.fighting,
+            "drifted": [r.key for r in self.drifted()],
             "proposals": self.proposals,
+            "adoptions": self.adoptions,
             "error": self.error,
         }
 
@@ -216,19 +219,23 @@ async def check_distribution(
 ) -> list[TargetDrift]:
     """Check every target of the distribution; heal or propose per its mode when ``heal``."""
     at = time.time() if now is None else now
-    invs = await inventory.load_all(store, ctx.name)
-    states = await inventory.targets(store, ctx.name)
-    reports = []
-    for target in ctx.targets():
-        mode = (target.spec.get("drift") or {}).get("mode", "detect")
-        if mode == "off":
-            reports.append(TargetDrift(target.name, "off"))
-            continue
-        inv = invs.get(target.name, {})
-        row = states.get(target.name, {})
-        report = await _check_one(ctx, store, target, inv, row, at, heal)
-        reports.append(report)
-    return reports
+    return [await check_target(ctx, store, t, now=at, heal=heal) for t in ctx.targets()]
+
+
+async def check_target(
+    ctx: DistContext, store: Store, target: Manifest, *, now: float, heal: bool = True
+) -> TargetDrift:
+    """Check one target; heal (``correct``) or propose (``adopt``) per its mode when ``heal``.
+
+    ``detect`` (and ``heal=False``) only reads the target; the store gets the check's state
+    and, when something drifted, an audit entry.
+    """
+    mode = (target.spec.get("drift") or {}).get("mode", "detect")
+    if mode == "off":
+        return TargetDrift(target.name, "off")
+    inv = await inventory.load(store, ctx.name, target.name)
+    row = (await inventory.targets(store, ctx.name)).get(target.name, {})
+    return await _check_one(ctx, store, target, inv, row, now, heal)
 
 
 async def _check_one(
@@ -259,7 +266,8 @@ async def _check_one(
     if drifted and heal and report.mode == "correct":
         state = await _correct(ctx, store, target, report, inv, blobs, observed, detail, now)
     elif drifted and heal and report.mode == "adopt":
-        report.proposals = _propose(ctx, target, report)
+        release = str(row.get("release") or "")
+        await _propose(ctx, store, target, report, release, inv, blobs, observed, now)
     if detail.get("fighting") and not drifted:
         detail["fighting"] = False
     sync = "Fighting" if report.fighting else state
@@ -345,14 +353,35 @@ async def _correct(
     return "InSync"
 
 
-def _propose(ctx: DistContext, target: Manifest, report: TargetDrift) -> list[str]:
-    folder = ctx.hub.root / "proposals" / target.name
-    written = []
+async def _propose(
+    ctx: DistContext,
+    store: Store,
+    target: Manifest,
+    report: TargetDrift,
+    release: str,
+    inv: Mapping[str, Entry],
+    blobs: Mapping[str, bytes],
+    observed: Mapping[str, Observed | None],
+    now: float,
+) -> None:
+    """Per drifted resource: a proposed source change (or the rendered patch), audited."""
     for res in report.drifted():
-        if not res.diff:
+        if res.state is not DriftState.MODIFIED:
             continue
-        path = folder / (res.key.replace("/", "__") + ".patch")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(res.diff)
-        written.append(str(path.relative_to(ctx.hub.root)))
-    return written
+        obs = observed.get(res.key)
+        expected = blobs.get(inv[res.key].digest)
+        actual = None if obs is None else obs.data
+        proposal = await asyncio.to_thread(
+            adopt.propose, ctx, target, release, res.key, expected, actual
+        )
+        report.proposals.append(proposal.patch)
+        report.adoptions.append(proposal.to_dict())
+        await audit.append(
+            store,
+            at=now,
+            distribution=ctx.name,
+            release=release,
+            target=target.name,
+            kind="adopt.proposed",
+            detail=proposal.to_dict(),
+        )
