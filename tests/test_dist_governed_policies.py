@@ -80,3 +80,52 @@ def test_a_warn_binding_is_recorded_but_lets_the_rollout_through(
         client.close()
     assert result["status"] == "Succeeded", result
     assert any(d["decision"] == "warn" for d in found)
+
+
+DRIFT_POLICY = """\
+apiVersion: spokehub.dev/v1
+kind: Policy
+metadata: {name: hands-off-web}
+spec:
+  validations:
+    - expression: "false"
+      message: web is hand-managed this week
+---
+apiVersion: spokehub.dev/v1
+kind: PolicyBinding
+metadata: {name: hands-off-web}
+spec:
+  policyName: hands-off-web
+  match: {hooks: [distribution.drift], names: [web]}
+"""
+
+
+def test_an_organisation_policy_turns_a_drift_correction_into_an_alert(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    from spokehub.distribution import drift_schedule
+    from spokehub.distribution.demo.scenario import DIST
+
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    (folder / "drift.yaml").write_text(DRIFT_POLICY)
+    client = real_client(sqlite_url)
+    govern(client, policy_dir=folder)
+    try:
+        with demo_hub(tmp_path, edit=AUTO_GATE) as (hub, _, _):
+            assert rollout(client, hub, "r1")["status"] == "Succeeded"
+            css = hub / "targets/web/dist/tokens.css"
+            css.write_text(css.read_text() + "/* hand */\n")
+            run = asyncio.run(drift_schedule.check_now(client, hub, DIST))
+            left = css.read_text()
+        found = decisions(client)
+    finally:
+        client.close()
+    web = next(t for t in run.result["targets"] if t["target"] == "web")
+    assert web["corrected"] == []
+    assert "hands-off-web: web is hand-managed this week" in web["mode"]
+    assert left.endswith("/* hand */\n")  # the correction was not made
+    assert any(
+        d["hook"] == "distribution.drift" and d["decision"] == "deny"  # type: ignore[index]
+        for d in found
+    )

@@ -27,9 +27,10 @@ from spokehub.distribution.inventory import Change, Entry
 from spokehub.distribution.manifests import Manifest, seconds
 from spokehub.distribution.model import Action, ApplyContext, Observed, Op, Scope
 from spokehub.distribution.plan import unified
-from spokehub.distribution.policy import ManifestPolicies
+from spokehub.distribution.policy import decide
 from spokehub.distribution.sync import idempotency_key
 from spokehub.distribution.wiring import DistContext
+from spokehub.runtime.context import current_step
 from spokehub.store import Store
 
 
@@ -257,8 +258,15 @@ async def _check_one(
     drifted = report.drifted()
     state = "InSync" if not drifted else "Drifted"
     if drifted and heal and report.mode in ("correct", "adopt"):
-        ruled = ManifestPolicies(ctx.policies())(
-            "drift", {"drift": report.to_dict()}, target.labels
+        step = current_step()
+        ruled = await decide(
+            ctx.policies(),
+            "drift",
+            {"drift": report.to_dict()},
+            dict(target.labels),
+            distribution=ctx.name,
+            target=target.name,
+            run_id=step.run_id if step else None,
         )
         if ruled.denied:  # policy says: alert, do not touch
             report.mode = f"{report.mode} (policy: {ruled.message()})"
