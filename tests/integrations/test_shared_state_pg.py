@@ -159,6 +159,15 @@ def test_the_default_connector_follows_the_workers_database(pg_url: str, tmp_pat
     auto.close()
     auto.use_database(f"sqlite:///{tmp_path}/x.db")
     assert isinstance(auto.state, InProcessHostState)
+    # Moving to another database closes the connection of the state it replaces (a server
+    # and a worker in one process must not leave it open for the garbage collector).
+    auto.use_database(pg_url)
+    shared = auto.state
+    assert isinstance(shared, PostgresHostState)
+    opened = shared._connection()  # what its first admit/record/hosts call opens
+    assert not opened.closed
+    auto.use_database(f"sqlite:///{tmp_path}/x.db")
+    assert opened.closed
     pinned = HttpConnector(state=InProcessHostState())
     pinned.use_database(pg_url)  # a state given explicitly is kept
     assert isinstance(pinned.state, InProcessHostState)

@@ -176,8 +176,12 @@ class HttpConnector:
         """Keep breakers and buckets in ``database_url`` (shared on PostgreSQL), unless the
         connector was given a ``state`` of its own. Workers and the server call it with
         their database, which may come from ``--db`` rather than the environment."""
-        if self._auto_state:
-            self.state = state_for(database_url)
+        if not self._auto_state:
+            return
+        previous, self.state = self.state, state_for(database_url)
+        close = getattr(previous, "close", None)
+        if close is not None:  # the state it replaces holds a database connection
+            close()
 
     def credential(
         self,
