@@ -14,12 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-import httpx
 import pytest
 
 from spokehub import Client, Settings
 from spokehub.types import RunStatus
-from tests.browser.live_server import SECRET, Served, make_tokens
+from tests.browser.live_server import SECRET, Served, make_tokens, wait_until_serving
 
 T = TypeVar("T")
 
@@ -84,16 +83,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     proc = subprocess.Popen(_serve_command(port), cwd=ROOT, env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{url}/ui/login", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, f"the server exited; see {log.name}"
-            assert time.monotonic() < deadline, f"the server did not answer; see {log.name}"
-            time.sleep(0.1)
+        wait_until_serving(proc, url, log.name)
         yield Served(url, tokens, db_url)
     finally:
         proc.terminate()

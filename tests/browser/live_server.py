@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import uvicorn
@@ -80,3 +81,18 @@ def thread_server(db_url: str, *, worker: bool = True) -> Iterator[Served]:
         server.should_exit = True
         thread.join(timeout=15)
         sock.close()
+
+
+def wait_until_serving(proc: Any, url: str, log_name: str, timeout: float = 20) -> None:
+    """Wait until a ``spokehub serve`` subprocess answers its login page (or fail, naming
+    its log)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/ui/login", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None, f"the server exited; see {log_name}"
+        assert time.monotonic() < deadline, f"the server did not answer; see {log_name}"
+        time.sleep(0.1)

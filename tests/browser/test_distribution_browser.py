@@ -10,13 +10,11 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -24,7 +22,7 @@ from spokehub import Client, Settings
 from spokehub.distribution import service
 from spokehub.distribution.demo.scenario import DIST
 from tests.browser.conftest import ROOT, _free_port, _require_chromium
-from tests.browser.live_server import SECRET, Served, make_tokens
+from tests.browser.live_server import SECRET, Served, make_tokens, wait_until_serving
 from tests.browser.test_dashboard_browser import close, open_page
 from tests.dist_support import demo_hub, real_client, release, rollout
 
@@ -74,16 +72,7 @@ def server(hub: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory) -> I
         proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    if httpx.get(f"{url}/ui/login", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert proc.poll() is None, f"the server exited; see {log_path}"
-                assert time.monotonic() < deadline, f"the server did not answer; see {log_path}"
-                time.sleep(0.1)
+            wait_until_serving(proc, url, str(log_path))
             yield Served(url, tokens, db_url)
         finally:
             proc.terminate()
