@@ -31,6 +31,7 @@ CHECKS = [
 EXAMPLES = 12
 
 
+@pytest.mark.slow  # a minute of generated requests: runs in the slow step of scripts/check.py
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_api_answers_every_request_as_its_spec_says(live: LiveServer, mode: GenerationMode) -> None:
     # An admin token reaches every handler; auth itself is covered by the route x role matrix.
