@@ -65,12 +65,19 @@ def test_rate_limit_and_fallback_across_three_workers(pg_url: str, tmp_path: Pat
         sent = Counter(entry.body["messages"][-1]["content"] for entry in primary.log)
         assert sent == Counter(f"call-{i}" for i in range(15))
         assert len(backup.log) == 4
-        # The shared limit held: per 1 s window at most LIMIT requests reached the primary
-        # (one more may straddle a boundary: a slot taken just before it, sent just after),
-        # and the 15 requests needed at least 15 / LIMIT windows.
+        # The shared limit held. Slots are counted per 1 s window of the workers' clocks; a
+        # request reaches the server up to a window after its slot when its process is slow
+        # to send (CI saw a loaded machine deliver 6 in one server second), so a server-side
+        # window holds its own slots plus late ones of the window before (<= 2 * LIMIT), and
+        # any k consecutive windows at most (k + 1) * LIMIT. The 15 requests needed at least
+        # 15 / LIMIT windows of slots: without a shared limit (3 workers limiting alone, or
+        # none) they arrive within about two seconds, and the span check fails.
         windows = Counter(math.floor(entry.at / PER) for entry in primary.log)
-        assert max(windows.values()) <= LIMIT + 1
-        assert sum(1 for n in windows.values() if n > LIMIT) <= 1
+        assert max(windows.values()) <= 2 * LIMIT
+        first, last = min(windows), max(windows)
+        for start in range(first, last + 1):
+            for k in range(1, last - start + 2):
+                assert sum(windows[w] for w in range(start, start + k)) <= (k + 1) * LIMIT
         span = max(e.at for e in primary.log) - min(e.at for e in primary.log)
         assert span >= (math.ceil(15 / LIMIT) - 2) * PER
     finally:
