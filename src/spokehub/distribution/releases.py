@@ -60,10 +60,11 @@ class Frozen:
         }
 
 
-def _patterns_of(root: Path) -> dict[str, dict[str, str]]:
+def _patterns_of(root: Path, hub: Any = None) -> dict[str, dict[str, str]]:
+    """``{pattern id: {version, digest}}`` of the hub at ``root`` (or of ``hub``, loaded)."""
     from spokehub.patterns import load_hub
 
-    hub = load_hub(root)
+    hub = hub if hub is not None else load_hub(root)
     return {
         pid: {"version": p.version, "digest": p.digest} for pid, p in sorted(hub.patterns.items())
     }
@@ -121,10 +122,7 @@ def _freeze(release: Release, patterns_hub: Path, hub: Path) -> Frozen:
                     f"{patterns_hub} cannot give back ({exc}); fetch that commit first"
                 ) from exc
             origin, source = Path(keep.name), f"commit {commit}"
-            found = {
-                pid: {"version": p.version, "digest": p.digest}
-                for pid, p in sorted(loaded.patterns.items())
-            }
+            found = _patterns_of(origin, loaded)
         else:
             origin, source = patterns_hub, "working tree"
             found = _patterns_of(origin)
