@@ -98,7 +98,7 @@ async def _policy(
     target: str = "",
 ) -> PolicyResult:
     """The hub's policies and the worker's governance policies at ``stage``."""
-    wf = current_step()
+    running = current_step()
     return await decide(
         ctx.policies(),
         stage,
@@ -107,7 +107,7 @@ async def _policy(
         distribution=ctx.name,
         target=target,
         actor=req.actor,
-        run_id=wf.run_id if wf else None,
+        run_id=running.run_id if running else None,
     )
 
 
@@ -202,14 +202,14 @@ async def begin(req: RolloutRequest) -> dict[str, Any]:
         )
         if decision.denied:
             return {"refused": f"policy denied: {decision.message()}"}
-        wf = current_step()
+        running = current_step()
         await inventory.set_promotion(
             store,
             req.distribution,
             req.release,
             "Progressing",
             time.time(),
-            run_id=wf.run_id if wf else None,
+            run_id=running.run_id if running else None,
             detail={"mode": req.mode, "digest": rdigest, "reason": req.reason or why},
         )
         await _note(
